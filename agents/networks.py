@@ -1,0 +1,119 @@
+"""Actor-critic networks: Nature CNN (Atari frames), a small CNN (MinAtar), an MLP (vectors)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+
+def _init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+class ActorCritic(nn.Module):
+    """Base class: subclasses map observations to (logits, value)."""
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions; returns (action, log_prob, value)."""
+        logits, value = self(obs)
+        dist = Categorical(logits=logits, validate_args=False)
+        action = dist.sample()
+        return action, dist.log_prob(action), value
+
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probability and entropy of `actions`, and the value; all shape [N]."""
+        logits, value = self(obs)
+        dist = Categorical(logits=logits, validate_args=False)
+        return dist.log_prob(actions), dist.entropy(), value
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        logits, _ = self(obs)
+        return logits.argmax(-1)
+
+
+class NatureCNN(ActorCritic):
+    """Mnih et al. 2015 trunk on uint8 [N, 4, 84, 84] frames; the /255 happens inside."""
+
+    def __init__(self, in_channels: int, n_actions: int) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            _init(nn.Conv2d(in_channels, 32, 8, stride=4)),
+            nn.ReLU(),
+            _init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            _init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            _init(nn.Linear(64 * 7 * 7, 512)),
+            nn.ReLU(),
+        )
+        self.policy_head = _init(nn.Linear(512, n_actions), gain=0.01)
+        self.value_head = _init(nn.Linear(512, 1), gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs.float() / 255.0)
+        return self.policy_head(h), self.value_head(h).squeeze(-1)
+
+
+class MinAtarCNN(ActorCritic):
+    """The MinAtar baseline trunk (one 3x3 conv, 16 maps, FC 128) on uint8 [N, C, 10, 10]."""
+
+    def __init__(self, in_channels: int, n_actions: int, size: int = 10) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            _init(nn.Conv2d(in_channels, 16, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            _init(nn.Linear(16 * (size - 2) * (size - 2), 128)),
+            nn.ReLU(),
+        )
+        self.policy_head = _init(nn.Linear(128, n_actions), gain=0.01)
+        self.value_head = _init(nn.Linear(128, 1), gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs.float())
+        return self.policy_head(h), self.value_head(h).squeeze(-1)
+
+
+class MLPActorCritic(ActorCritic):
+    """Separate 2x64 tanh actor and critic, as in the standard PPO CartPole setup."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64) -> None:
+        super().__init__()
+
+        def mlp(out: int, gain: float) -> nn.Sequential:
+            return nn.Sequential(
+                _init(nn.Linear(obs_dim, hidden)),
+                nn.Tanh(),
+                _init(nn.Linear(hidden, hidden)),
+                nn.Tanh(),
+                _init(nn.Linear(hidden, out), gain=gain),
+            )
+
+        self.actor = mlp(n_actions, 0.01)
+        self.critic = mlp(1, 1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = obs.float()
+        return self.actor(obs), self.critic(obs).squeeze(-1)
+
+
+def make_network(obs_kind: str, obs_shape: tuple[int, ...], n_actions: int) -> ActorCritic:
+    """The network rlnoise uses for an observation kind ("frames", "minatar" or "vector")."""
+    if obs_kind == "frames":
+        return NatureCNN(obs_shape[0], n_actions)
+    if obs_kind == "minatar":
+        return MinAtarCNN(obs_shape[0], n_actions, size=obs_shape[-1])
+    if obs_kind == "vector":
+        return MLPActorCritic(int(math.prod(obs_shape)), n_actions)
+    raise ValueError(f"unknown observation kind {obs_kind!r}")

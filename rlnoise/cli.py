@@ -1,0 +1,175 @@
+"""`rlnoise` command line: train, evaluate, study, report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+
+from rlnoise.config import TrainConfig
+
+_SKIP = {"extra", "run_dir"}
+_HELP = {
+    "env_id": "environment id, e.g. ALE/Pong-v5, CartPole-v1, MinAtar/Breakout-v1",
+    "algo": "ppo or a2c",
+    "n_envs": "parallel environments",
+    "total_steps": "agent steps (observations; x4 for emulator frames on Atari)",
+    "lr": "learning rate (default: PPO 2.5e-4, A2C 7e-4)",
+    "device": "auto, cpu or cuda",
+    "noise": "measure the gradient noise scale (--no-noise turns it off)",
+    "noise_every": "measure every M updates (default: PPO 10, A2C 20)",
+    "b_noise_every": "estimate B_noise with Hessian-vector products every M updates (0 = off)",
+    "precision": "auto, fp32 or bf16 (autocast in the update)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line on stderr with exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _flag(name: str) -> str:
+    return "--" + {"env_id": "env"}.get(name, name).replace("_", "-")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _SKIP:
+            continue
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        base = next((a for a in args if a is not type(None)), hint) if args else hint
+        kw: dict = {"dest": f.name, "default": None, "help": _HELP.get(f.name)}
+        if base is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = base
+            kw["metavar"] = f.name.upper().split("_")[-1]
+        p.add_argument(_flag(f.name), **kw)
+    p.add_argument("--logdir", dest="run_dir", default=None, help="run directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlnoise",
+        description="RL scaling testbed: train PPO/A2C, measure the gradient noise scale, "
+        "fit B_crit from env-count studies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train one agent (or --resume RUN_DIR)")
+    _add_config_flags(t)
+    t.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped run")
+    e = sub.add_parser("evaluate", help="evaluate a saved policy on whole games")
+    e.add_argument("run_dir")
+    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--seed", type=int, default=12345)
+    e.add_argument("--greedy", action="store_true", help="argmax actions instead of sampling")
+    try:
+        from rlnoise.study_cli import add_study_parsers
+    except ImportError:  # study not built yet
+        pass
+    else:
+        add_study_parsers(sub)
+    return parser
+
+
+def _describe(cfg: TrainConfig, trainer) -> str:
+    g = trainer.groups
+    noise = (
+        f"noise: K={len(g.sizes)} groups by {g.by} every {cfg.noise_every} updates"
+        if cfg.noise
+        else "noise: off"
+    )
+    return (
+        f"rlnoise train: {cfg.algo.upper()} on {cfg.env_id} ({trainer.env.spec_info.get('backend')})"
+        f", {cfg.n_envs} envs x {cfg.n_steps} steps = batch {cfg.batch_size} observations, "
+        f"{trainer.num_updates} updates to {trainer.num_updates * cfg.batch_size:,} steps, "
+        f"lr {cfg.lr:g}{' annealed' if cfg.anneal_lr else ''}, device {trainer.device}, "
+        f"seed {cfg.seed}; {noise}\n  run dir: {trainer.run_dir}"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rlnoise import train as T
+
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    given.pop("command", None)
+    resume_dir = given.pop("resume", None)
+    if resume_dir is not None:
+        extra = set(given) - {"total_steps", "progress"}
+        if extra:
+            flags = ", ".join(sorted(_flag(k) for k in extra))
+            raise T.ConfigError(f"--resume takes the saved config; drop {flags}")
+        trainer = T.resume(resume_dir, given.get("total_steps"), progress=given.get("progress"))
+        print(f"resuming at update {trainer.update}, step {trainer.global_step:,}", flush=True)
+    else:
+        trainer = T.start(TrainConfig(**given))
+    print(_describe(trainer.cfg, trainer), flush=True)
+    summary = trainer.run()
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    ret = s["recent_mean_return"]
+    line = (
+        f"done: {s['global_step']:,} steps, {s['updates']} updates, {s['episodes']} episodes, "
+        f"recent mean return {ret if ret is None else round(ret, 2)}"
+    )
+    if s["sps"]:
+        line += f", {s['sps']:,.0f} steps/s"
+    print(line)
+    for part, n in s["noise"].items():
+        print(
+            f"  B_simple[{part}]: run average {n['run_avg']:,.0f}, last 10% "
+            f"{n['last10_avg']:,.0f}, median {n['median_raw']:,.0f} (observations)"
+        )
+    print(f"  summary: {s['run_dir']}/summary.json")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rlnoise.evaluate import evaluate
+
+    r = evaluate(args.run_dir, args.episodes, args.seed, args.greedy)
+    print(
+        f"{r['env']}: mean return {r['mean_return']:.2f} +- {r['std_return']:.2f} over "
+        f"{r['episodes']} whole-game episodes ({r['policy']} actions, step {r['global_step']:,})"
+    )
+    print(json.dumps({k: r[k] for k in ("mean_return", "std_return", "episodes")}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from agents.ppo import NonFiniteLossError
+    from rlnoise.train import TrainingInterrupted
+
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    try:
+        from rlnoise.study_cli import STUDY_COMMANDS
+
+        handlers |= STUDY_COMMANDS
+    except ImportError:
+        pass
+    try:
+        return handlers[args.command](args)
+    except TrainingInterrupted as e:
+        print(f"rlnoise: {e}", file=sys.stderr)
+        return 130
+    except NonFiniteLossError as e:
+        print(f"rlnoise: error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # ConfigError, EnvError, CheckpointError, bad study input
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"rlnoise: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

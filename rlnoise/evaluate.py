@@ -1,0 +1,58 @@
+"""Evaluate a saved policy on whole-game, unclipped episodes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import envs
+from agents.networks import make_network
+from rlnoise.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from rlnoise.config import TrainConfig
+
+
+def evaluate(
+    run_dir: Path, episodes: int = 10, seed: int = 12345, greedy: bool = False, n_envs: int = 8
+) -> dict:
+    """Mean and std of the return over `episodes` whole games with the run's protocol."""
+    if episodes < 1:
+        raise ValueError(f"--episodes must be at least 1 (got {episodes})")
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+    cfg = TrainConfig.from_dict(json.loads(state["config"]))
+    n = min(n_envs, episodes)
+    env = envs.make(cfg.env_id, n, seed, cfg.backend, cfg.protocol, cfg.env_threads)
+    model = make_network(
+        env.obs_kind, env.single_observation_space.shape, int(env.single_action_space.n)
+    )
+    model.load_state_dict(state["model"])
+    model.eval()
+    torch.manual_seed(seed)
+    obs = env.reset(seed=seed)
+    returns: list[float] = []
+    lengths: list[int] = []
+    # Only the first `episodes` games to finish count; envs keep running until then.
+    while len(returns) < episodes:
+        with torch.inference_mode():
+            x = torch.as_tensor(obs)
+            action = model.greedy(x) if greedy else model.act(x)[0]
+        obs, _, _, _, info = env.step(action.numpy())
+        for i in np.flatnonzero(info["episode_done"]):
+            if len(returns) < episodes:
+                returns.append(float(info["episode_return"][i]))
+                lengths.append(int(info["episode_length"][i]))
+    env.close()
+    return {
+        "run_dir": str(run_dir),
+        "env": cfg.env_id,
+        "episodes": episodes,
+        "policy": "greedy" if greedy else "sampled",
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "mean_length": float(np.mean(lengths)),
+        "returns": returns,
+        "update": int(state["update"]),
+        "global_step": int(state["global_step"]),
+    }

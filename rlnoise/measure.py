@@ -1,0 +1,127 @@
+"""Noise-scale measurement inside training: env-group gradients -> B_simple per loss part.
+
+The independent unit is one environment's rollout segment (DESIGN §1): the n_envs environments
+are split into K groups; each group's mean gradient over its (n_envs/K)*n_steps observations is
+one small-batch gradient. With one environment the rollout is cut into K contiguous time chunks
+(correlated: B_simple is then biased low). Gradients are raw (before clipping, no Adam
+preconditioning) at the parameters that collected the data, with advantages normalized once over
+the whole rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.grads import LossFn, flat_grad, part_gradients
+from agents.losses import normalize, total_loss
+from agents.storage import Batch
+from rlnoise.noise import (
+    BNoiseEstimate,
+    NoiseEstimate,
+    estimate_b_noise,
+    estimate_from_groups,
+)
+
+REPORTED_PARTS = ("policy", "value", "total")
+
+
+@dataclass
+class Groups:
+    """How a [T, N] rollout is split into K independent pieces."""
+
+    by: str  # "envs" or "time"
+    slices: list[slice]
+    sizes: list[int]  # observations per group
+
+
+def make_groups(n_steps: int, n_envs: int, k: int) -> Groups:
+    """K groups of environments (as equal as possible); time chunks when n_envs == 1."""
+    if n_envs >= 2:
+        k = min(k, n_envs)
+        bounds = np.linspace(0, n_envs, k + 1).round().astype(int)
+        slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        return Groups("envs", slices, [(s.stop - s.start) * n_steps for s in slices])
+    k = min(k, n_steps)
+    bounds = np.linspace(0, n_steps, k + 1).round().astype(int)
+    slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return Groups("time", slices, [s.stop - s.start for s in slices])
+
+
+@dataclass
+class Measurement:
+    estimates: dict[str, NoiseEstimate]  # policy, value, total
+    total_grad: torch.Tensor  # size-weighted mean of the group total-loss gradients (= big batch)
+    losses: dict[str, float]  # size-weighted mean of the group losses
+    b_noise: BNoiseEstimate | None = None
+
+
+def measurement_batch(batch: Batch, normalize_adv: bool) -> Batch:
+    """The [T, N] rollout, with advantages normalized once over all of it if the algorithm
+    normalizes them (per-minibatch normalization would make a group's loss no unbiased piece
+    of the whole rollout's loss)."""
+    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
+    return Batch(batch.obs, batch.actions, batch.logprobs, batch.values, adv, batch.returns)
+
+
+def measure(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batch: Batch,
+    groups: Groups,
+    vf_coef: float,
+    ent_coef: float,
+    b_noise: bool = False,
+) -> Measurement:
+    """Per-group gradients of each loss part on a [T, N] batch; estimates per part."""
+    per_part: dict[str, list[torch.Tensor]] = {"policy": [], "value": [], "entropy": []}
+    losses = {"policy": 0.0, "value": 0.0, "entropy": 0.0}
+    weights = torch.tensor(groups.sizes, dtype=torch.float64) / sum(groups.sizes)
+    for s, w in zip(groups.slices, weights.tolist()):
+        sub = batch.envs(s) if groups.by == "envs" else batch.steps(s)
+        grads, values = part_gradients(model, loss_fn, sub, return_losses=True)
+        for name in per_part:
+            per_part[name].append(grads[name])
+            losses[name] += w * values[name]
+    stacked = {name: torch.stack(g) for name, g in per_part.items()}
+    stacked["total"] = total_loss(stacked, vf_coef, ent_coef)
+    sizes = groups.sizes
+    estimates = {p: estimate_from_groups(stacked[p], sizes) for p in REPORTED_PARTS}
+    w = weights.to(stacked["total"].dtype).to(stacked["total"].device)
+    total_grad = (w[:, None] * stacked["total"]).sum(0)
+    bn = None
+    if b_noise:
+        bn = _b_noise(model, loss_fn, batch, stacked["total"], w, sizes, vf_coef, ent_coef)
+    return Measurement(estimates, total_grad, losses, bn)
+
+
+def _b_noise(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batch: Batch,
+    group_grads: torch.Tensor,
+    weights: torch.Tensor,
+    sizes: list[int],
+    vf_coef: float,
+    ent_coef: float,
+) -> BNoiseEstimate:
+    """B_noise = tr(H Sigma) / (G^T H G) (eq. 2.8) with H the total loss's Hessian on the whole
+    rollout, applied by double backward to each group gradient; quadratic forms g_k^T H g_k and
+    gbar^T H gbar get the same small/big-batch bias correction as the norms in B_simple (A.1)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    parts = loss_fn(model, batch.flat())
+    total = total_loss(parts, vf_coef, ent_coef)
+    g_full = flat_grad(total, params, retain_graph=True, create_graph=True)
+    hv = []
+    for k in range(group_grads.shape[0]):
+        v = group_grads[k].detach()
+        hv.append(flat_grad(g_full @ v, params, retain_graph=True))
+    hv_t = torch.stack(hv)  # [K, P], rows H g_k
+    q_small = (hv_t * group_grads).sum(1).double()
+    h_gbar = (weights[:, None] * hv_t).sum(0)
+    g_bar = (weights[:, None] * group_grads).sum(0)
+    q_big = float((h_gbar * g_bar).sum())
+    return estimate_b_noise(q_small.tolist(), q_big, sizes)

@@ -1,0 +1,338 @@
+"""Training: learning, determinism, checkpoint/resume round trips, bad input, NaN handling."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlnoise.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from rlnoise.cli import main
+from rlnoise.config import TrainConfig
+from rlnoise.train import resume, start
+
+
+def small_cfg(tmp_path: Path, **kw) -> TrainConfig:
+    base = dict(
+        env_id="CartPole-v1",
+        n_envs=2,
+        n_steps=32,
+        total_steps=2 * 32 * 4,
+        seed=0,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        noise_every=1,
+        noise_groups=2,
+        checkpoint_every=2,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_ppo_learns_cartpole(tmp_path):
+    cfg = small_cfg(
+        tmp_path,
+        n_envs=4,
+        n_steps=128,
+        total_steps=100_000,
+        lr=1e-3,
+        target_return=195,
+        anneal_lr=False,
+        noise_every=10,
+        noise_groups=4,
+    )
+    summary = start(cfg).run()
+    assert summary["target_update"] is not None, summary["curve"][-1]
+    assert summary["global_step"] <= 100_000
+    assert summary["recent_mean_return"] >= 195
+
+
+@pytest.mark.slow
+def test_a2c_learns_cartpole(tmp_path):
+    cfg = small_cfg(
+        tmp_path,
+        algo="a2c",
+        n_envs=8,
+        n_steps=5,
+        total_steps=300_000,
+        target_return=195,
+        noise_every=20,
+        noise_groups=4,
+    )
+    summary = start(cfg).run()
+    assert summary["target_update"] is not None, summary["curve"][-1]
+
+
+def _params(run_dir: Path) -> dict:
+    return load_checkpoint(run_dir / CHECKPOINT_NAME)["model"]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_same_seed_same_updates(tmp_path, algo):
+    a = start(small_cfg(tmp_path, algo=algo, run_dir=str(tmp_path / "a"))).run()
+    b = start(small_cfg(tmp_path, algo=algo, run_dir=str(tmp_path / "b"))).run()
+    c = start(small_cfg(tmp_path, algo=algo, seed=1, run_dir=str(tmp_path / "c"))).run()
+    pa, pb, pc = (_params(Path(s["run_dir"])) for s in (a, b, c))
+    for k in pa:
+        torch.testing.assert_close(pa[k], pb[k], rtol=0, atol=0)
+    assert any(not torch.equal(pa[k], pc[k]) for k in pa)
+    assert a["noise_history"] == b["noise_history"]
+
+
+def test_resume_restores_everything(tmp_path):
+    cfg = small_cfg(tmp_path, total_steps=2 * 32 * 4)
+    first = start(cfg).run()
+    assert first["updates"] == 4
+    t = resume(cfg.run_dir, total_steps=2 * 32 * 6)
+    assert (t.update, t.global_step) == (4, 256)
+    assert t.history.noise == first["noise_history"]
+    st = load_checkpoint(Path(cfg.run_dir) / CHECKPOINT_NAME)
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(v, st["model"][k])
+    assert torch.equal(torch.get_rng_state(), st["rng_torch"])
+    assert t.optimizer.state_dict()["state"][0]["step"] == st["optimizer"]["state"][0]["step"]
+    s2 = t.run()
+    assert (s2["updates"], s2["global_step"]) == (6, 384)
+    assert len(s2["noise_history"]) == 6
+
+
+def test_kill_and_resume_reaches_total(tmp_path):
+    run = tmp_path / "killed"
+    total = 2 * 64 * 60
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlnoise.cli",
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--n-envs",
+        "2",
+        "--n-steps",
+        "64",
+        "--total-steps",
+        str(total),
+        "--logdir",
+        str(run),
+        "--checkpoint-every",
+        "5",
+        "--no-progress",
+        "--torch-threads",
+        "1",
+    ]
+    env = dict(os.environ, RLNOISE_NO_PROGRESS="1")
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    while not (run / CHECKPOINT_NAME).exists():
+        assert p.poll() is None, p.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.2)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    killed_at = load_checkpoint(run / CHECKPOINT_NAME)["global_step"]
+    assert 0 < killed_at < total
+    r = subprocess.run(
+        cmd[:4] + ["--resume", str(run), "--no-progress"], capture_output=True, env=env, timeout=300
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["global_step"] == total
+    assert summary["updates"] == total // 128
+
+
+def test_sigterm_saves_and_resumes(tmp_path):
+    run = tmp_path / "term"
+    total = 2 * 64 * 400
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlnoise.cli",
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--n-envs",
+        "2",
+        "--n-steps",
+        "64",
+        "--total-steps",
+        str(total),
+        "--logdir",
+        str(run),
+        "--checkpoint-every",
+        "1000",
+        "--no-progress",
+        "--torch-threads",
+        "1",
+    ]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not list(run.glob("events.*")):
+        assert time.time() < deadline and p.poll() is None
+        time.sleep(0.2)
+    time.sleep(2.0)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err.decode()
+    assert "--resume" in err.decode() and "Traceback" not in err.decode()
+    st = load_checkpoint(run / CHECKPOINT_NAME)
+    assert st["global_step"] == st["update"] * 128 > 0
+
+
+def test_atari_smoke_writes_tags_and_resumes(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = small_cfg(
+        tmp_path,
+        env_id="ALE/Breakout-v5",
+        n_envs=4,
+        n_steps=32,
+        total_steps=4 * 32 * 2,
+        noise_groups=4,
+    )
+    s = start(cfg).run()
+    run = Path(s["run_dir"])
+    assert (run / CHECKPOINT_NAME).exists() and (run / "config.json").exists()
+    acc = EventAccumulator(str(run)).Reload()
+    tags = set(acc.Tags()["scalars"])
+    want = {"charts/sps", "charts/learning_rate", "losses/policy", "losses/value", "losses/entropy"}
+    want |= {f"noise/{p}/{q}" for p in ("policy", "value", "total") for q in ("grad_sq", "trace")}
+    assert want <= tags, want - tags
+    t = resume(run, total_steps=4 * 32 * 3)
+    assert (t.update, t.global_step) == (2, 256)
+    s2 = t.run()
+    assert (s2["updates"], s2["global_step"]) == (3, 384)
+    cfg_json = json.loads((run / "config.json").read_text())
+    assert cfg_json["env_spec"]["protocol"] == "cleanrl"
+
+
+BAD = [
+    (["--env", "ALE/Pongg-v5"], "ALE/Pong-v5"),
+    (["--env", "CartPol-v1"], "CartPole-v1"),
+    (["--n-envs", "0"], "n-envs"),
+    (["--total-steps", "10"], "one rollout"),
+    (["--num-minibatches", "3"], "does not divide"),
+    (["--algo", "dqn"], "algo"),
+    (["--backend", "nope"], "backend"),
+    (["--device", "tpu"], "device"),
+    (["--noise-groups", "1"], "noise-groups"),
+]
+
+
+@pytest.mark.parametrize("extra,needle", BAD)
+def test_bad_input_one_line_exit_2(tmp_path, capsys, extra, needle):
+    argv = [
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--n-envs",
+        "2",
+        "--n-steps",
+        "16",
+        "--total-steps",
+        "64",
+        "--logdir",
+        str(tmp_path / "r"),
+        "--no-progress",
+    ] + extra
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_cuda_absent_is_bad_input(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv = ["train", "--device", "cuda", "--total-steps", "1024", "--logdir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "CUDA" in capsys.readouterr().err
+
+
+def test_unwritable_logdir_and_existing_run(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    assert main(["train", "--total-steps", "1024", "--logdir", str(f / "run")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert f.read_text() == "keep me"
+    cfg = small_cfg(tmp_path)
+    start(cfg).run()
+    before = (Path(cfg.run_dir) / CHECKPOINT_NAME).read_bytes()
+    assert main(["train", "--total-steps", "1024", "--logdir", cfg.run_dir]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (Path(cfg.run_dir) / CHECKPOINT_NAME).read_bytes() == before
+
+
+def test_missing_and_corrupt_checkpoint(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no run directory" in capsys.readouterr().err
+    d = tmp_path / "corrupt"
+    d.mkdir()
+    (d / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    assert main(["train", "--resume", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read checkpoint" in err and len(err.strip().splitlines()) == 1
+    assert main(["evaluate", str(d)]) == 2
+    assert (d / CHECKPOINT_NAME).read_bytes() == b"not a checkpoint"
+
+
+def test_console_script_exit_status(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "rlnoise.cli", "train", "--n-envs", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
+    import agents.ppo as ppo
+
+    real = ppo.ppo_loss_parts
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        parts = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] > 2 * 4 * 4:  # after two updates (4 epochs x 4 minibatches each)
+            parts["value"] = parts["value"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(ppo, "ppo_loss_parts", poisoned)
+    run = tmp_path / "nan"
+    argv = [
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--n-envs",
+        "2",
+        "--n-steps",
+        "32",
+        "--total-steps",
+        str(64 * 10),
+        "--logdir",
+        str(run),
+        "--checkpoint-every",
+        "2",
+        "--no-progress",
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "last good checkpoint" in err
+    st = load_checkpoint(run / CHECKPOINT_NAME)
+    assert st["update"] == 2
+    assert all(torch.isfinite(v).all() for v in st["model"].values())
+
+
+def test_evaluate_reports_whole_games(tmp_path, capsys):
+    cfg = small_cfg(tmp_path)
+    start(cfg).run()
+    assert main(["evaluate", cfg.run_dir, "--episodes", "3"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    r = json.loads(out[-1])
+    assert r["episodes"] == 3 and r["mean_return"] > 0
