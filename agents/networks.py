@@ -44,8 +44,9 @@ class ActorCritic(nn.Module):
 class NatureCNN(ActorCritic):
     """Mnih et al. 2015 trunk on uint8 [N, 4, 84, 84] frames; the /255 happens inside."""
 
-    def __init__(self, in_channels: int, n_actions: int) -> None:
+    def __init__(self, in_channels: int, n_actions: int, channels_last: bool = False) -> None:
         super().__init__()
+        self.channels_last = channels_last
         self.trunk = nn.Sequential(
             _init(nn.Conv2d(in_channels, 32, 8, stride=4)),
             nn.ReLU(),
@@ -59,9 +60,14 @@ class NatureCNN(ActorCritic):
         )
         self.policy_head = _init(nn.Linear(512, n_actions), gain=0.01)
         self.value_head = _init(nn.Linear(512, 1), gain=1.0)
+        if channels_last:  # NHWC convolutions: faster on CPUs (benchmarks/cnn_update.py)
+            self.trunk.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(obs.float() / 255.0)
+        x = obs.float() / 255.0
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        h = self.trunk(x)
         return self.policy_head(h), self.value_head(h).squeeze(-1)
 
 
@@ -108,10 +114,12 @@ class MLPActorCritic(ActorCritic):
         return self.actor(obs), self.critic(obs).squeeze(-1)
 
 
-def make_network(obs_kind: str, obs_shape: tuple[int, ...], n_actions: int) -> ActorCritic:
+def make_network(
+    obs_kind: str, obs_shape: tuple[int, ...], n_actions: int, channels_last: bool = False
+) -> ActorCritic:
     """The network rlnoise uses for an observation kind ("frames", "minatar" or "vector")."""
     if obs_kind == "frames":
-        return NatureCNN(obs_shape[0], n_actions)
+        return NatureCNN(obs_shape[0], n_actions, channels_last)
     if obs_kind == "minatar":
         return MinAtarCNN(obs_shape[0], n_actions, size=obs_shape[-1])
     if obs_kind == "vector":

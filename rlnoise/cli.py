@@ -21,7 +21,8 @@ _HELP = {
     "noise": "measure the gradient noise scale (--no-noise turns it off)",
     "noise_every": "measure every M updates (default: PPO 10, A2C 20)",
     "b_noise_every": "estimate B_noise with Hessian-vector products every M updates (0 = off)",
-    "precision": "auto, fp32 or bf16 (autocast in the update)",
+    "precision": "auto (= fp32), fp32 or bf16 (autocast in the update)",
+    "channels_last": "NHWC convolutions for Atari frames (default on)",
 }
 
 

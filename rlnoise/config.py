@@ -52,7 +52,8 @@ class TrainConfig:
     rms_eps: float = 1e-5  # A2C (RMSProp)
     # hardware
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto | fp32 | bf16 (autocast in the update)
+    precision: str = "auto"  # auto (= fp32) | fp32 | bf16 (autocast in the update)
+    channels_last: bool | None = None  # NHWC convs for Atari frames; None = on (faster here)
     torch_threads: int | None = None
     # noise scale (rlnoise.measure)
     noise: bool = True

@@ -146,7 +146,10 @@ class Trainer:
             cfg.env_id, cfg.n_envs, cfg.seed, cfg.backend, cfg.protocol, cfg.env_threads
         )
         obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
-        self.model = make_network(self.env.obs_kind, obs_space.shape, int(act_space.n))
+        channels_last = cfg.channels_last if cfg.channels_last is not None else True
+        self.model = make_network(
+            self.env.obs_kind, obs_space.shape, int(act_space.n), channels_last
+        )
         self.model.to(self.device)
         if cfg.algo == "ppo":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
@@ -160,6 +163,9 @@ class Trainer:
         self.storage = RolloutStorage(
             cfg.n_steps, cfg.n_envs, obs_space.shape, obs_dtype, self.device
         )
+        self._host_rewards = np.zeros((cfg.n_steps, cfg.n_envs), dtype=np.float32)
+        self._host_dones = np.zeros((cfg.n_steps, cfg.n_envs), dtype=bool)
+        self._pinned: torch.Tensor | None = None
         self.num_updates = cfg.total_steps // cfg.batch_size
         self.groups = make_groups(cfg.n_steps, cfg.n_envs, cfg.noise_groups)
         self.trackers = {p: NoiseScaleTracker(cfg.noise_decay) for p in REPORTED_PARTS}
@@ -228,20 +234,31 @@ class Trainer:
         return None
 
     # -- phases -------------------------------------------------------------------------
+    def to_device(self, obs: np.ndarray) -> torch.Tensor:
+        """Observation batch to the learner's device: through a pinned buffer and a
+        non-blocking copy on CUDA; zero-copy on the CPU."""
+        x = torch.from_numpy(obs)
+        if self.device.type == "cpu":
+            return x
+        if self._pinned is None:
+            self._pinned = torch.empty_like(x).pin_memory()
+        self._pinned.copy_(x)
+        return self._pinned.to(self.device, non_blocking=True)
+
     def rollout(self, obs: torch.Tensor, writer) -> torch.Tensor:
-        """Collect n_steps x n_envs transitions into storage; returns the next observation."""
+        """Collect n_steps x n_envs transitions into storage; returns the next observation.
+        The one host-device sync per step is the action transfer that env.step needs."""
         s, env, cfg = self.storage, self.env, self.cfg
+        rewards, dones = self._host_rewards, self._host_dones
         for t in range(cfg.n_steps):
             s.obs[t] = obs
             with torch.inference_mode():
                 action, logp, value = self.model.act(obs)
             s.actions[t], s.logprobs[t], s.values[t] = action, logp, value
             next_obs, reward, term, trunc, info = env.step(action.cpu().numpy())
-            if env.reward_clip:
-                reward = np.sign(reward)
-            s.rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
-            s.dones[t] = torch.as_tensor(term | trunc)
-            obs = torch.as_tensor(next_obs).to(self.device, non_blocking=True)
+            rewards[t] = np.sign(reward) if env.reward_clip else reward
+            np.logical_or(term, trunc, out=dones[t])
+            obs = self.to_device(next_obs)
             self.global_step += cfg.n_envs
             done = info["episode_done"]
             if done.any():
@@ -251,6 +268,8 @@ class Trainer:
                     self.history.episodes += 1
                     writer.add_scalar("charts/episodic_return", ret, self.global_step)
                     writer.add_scalar("charts/episodic_length", length, self.global_step)
+        s.rewards.copy_(torch.from_numpy(rewards), non_blocking=True)
+        s.dones.copy_(torch.from_numpy(dones), non_blocking=True)
         return obs
 
     def advantages(self, next_obs: torch.Tensor) -> None:
@@ -328,7 +347,7 @@ class Trainer:
         resumed_at = self.global_step if self.update > 0 else None
         writer = open_writer(self.run_dir, purge_step=resumed_at)
         env_seed = cfg.seed if self.update == 0 else cfg.seed + 1_000_003 * self.update
-        obs = torch.as_tensor(self.env.reset(seed=env_seed)).to(self.device)
+        obs = self.to_device(self.env.reset(seed=env_seed))
         if self.groups.by == "time" and cfg.noise and self.update == 0:
             print(
                 "rlnoise: one environment: noise groups are contiguous time chunks of the "
