@@ -11,6 +11,7 @@ import typing
 from rlnoise.config import TrainConfig
 
 _SKIP = {"extra", "run_dir"}
+_ALGO_DEP = {"lr", "n_steps", "vf_coef", "norm_adv", "gae_lambda", "noise_every"}
 _HELP = {
     "env_id": "environment id, e.g. ALE/Pong-v5, CartPole-v1, MinAtar/Breakout-v1",
     "algo": "ppo or a2c",
@@ -20,6 +21,13 @@ _HELP = {
     "device": "auto, cpu or cuda",
     "noise": "measure the gradient noise scale (--no-noise turns it off)",
     "noise_every": "measure every M updates (default: PPO 10, A2C 20)",
+    "noise_groups": "K independent env groups for B_simple (time chunks at 1 env)",
+    "noise_decay": "EMA decay of grad_sq and trace per measurement",
+    "gae_lambda": "GAE lambda (default: PPO 0.95; A2C n-step returns unless set)",
+    "n_steps": "rollout length per env (default: PPO 128, A2C 5)",
+    "target_return": "stop when the mean return of the last --episode-window games reaches it",
+    "backend": "auto, ale, envpool, gymnasium or minatar",
+    "protocol": "Atari protocol: cleanrl (v4-style) or machado",
     "b_noise_every": "estimate B_noise with Hessian-vector products every M updates (0 = off)",
     "precision": "auto (= fp32), fp32 or bf16 (autocast in the update)",
     "channels_last": "NHWC convolutions for Atari frames (default on)",
@@ -45,7 +53,12 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         hint = hints[f.name]
         args = typing.get_args(hint)
         base = next((a for a in args if a is not type(None)), hint) if args else hint
-        kw: dict = {"dest": f.name, "default": None, "help": _HELP.get(f.name)}
+        default = f.default if f.default is not dataclasses.MISSING else None
+        shown = "algo default" if default is None and f.name in _ALGO_DEP else default
+        text = _HELP.get(f.name, "")
+        if "default" not in text:
+            text = f"{text} (default: {shown})".strip()
+        kw: dict = {"dest": f.name, "default": None, "help": text}
         if base is bool:
             kw["action"] = argparse.BooleanOptionalAction
         else:

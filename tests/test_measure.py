@@ -193,3 +193,15 @@ def test_one_env_uses_time_chunks_and_says_so(tmp_path, capsys):
     s = start(cfg).run()
     assert s["noise_groups"]["by"] == "time" and len(s["noise_groups"]["sizes"]) == 8
     assert capsys.readouterr().out.count("time chunks") == 1
+
+
+@pytest.mark.slow
+def test_policy_b_simple_rises_as_cartpole_improves():
+    """benchmarks/noise_trace.py showed, for seeds 0-2, policy B_simple of ~300 in the first
+    tenth of training (return ~80) and 3,000 to inf over the last half (return 300-470)."""
+    from benchmarks.noise_trace import trace
+
+    r = trace(seed=0, steps=150_000, n_envs=8, lr=1e-3)
+    first_tenth_return, first_tenth_policy, _ = r["rows"][0]
+    assert r["rows"][-1][0] > 2 * first_tenth_return  # it did improve
+    assert r["late"] > 3 * first_tenth_policy
