@@ -1,0 +1,258 @@
+"""Where study runs execute: a local process pool (spawn) or Ray; and the job each one runs.
+
+A job trains one run in its own directory: it starts it, or resumes it from its checkpoint, or
+(a directory with config.json but no checkpoint) restarts it from scratch; a directory that
+already holds summary.json is returned as it is, never trained again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+WINDOW_FILE = "study_run.json"  # first update with a full episode window (see study_analysis)
+LOG_FILE = "train.log"
+
+_STOP = None  # multiprocessing.Event shared with local workers
+_PARENT = None  # the study process; a worker exits when it is gone
+
+
+def default_workers(threads_per_run: int = 1) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, threads_per_run))
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def execute_run(job: dict) -> dict:
+    """Train one run to its target or budget. `job`: {"run_dir", "config" (TrainConfig
+    fields)}. Returns {"summary", "first_full_update", "how" (started/resumed/restarted/
+    existing), "seconds"}. A run whose loss turns non-finite is finished as "diverged"."""
+    from rlnoise.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_write_json
+    from rlnoise.train import resume, start
+
+    run_dir = Path(job["run_dir"])
+    t0 = time.time()
+    if (run_dir / "summary.json").exists():
+        return {
+            "summary": _read_json(run_dir / "summary.json"),
+            "first_full_update": _first_full(run_dir),
+            "how": "existing",
+            "seconds": 0.0,
+        }
+    how = "started"
+    if (run_dir / CHECKPOINT_NAME).exists():
+        how = "resumed"
+    elif (run_dir / "config.json").exists():
+        how = "restarted"  # created but killed before its first checkpoint
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    window = int(job["config"].get("episode_window", 20))
+    cb = _callback(run_dir, window)
+    with open(run_dir / LOG_FILE, "a") as log, contextlib.redirect_stdout(log):
+        with contextlib.redirect_stderr(log):
+            trainer = None
+            if how == "resumed":
+                try:
+                    trainer = resume(run_dir, on_update=cb, progress=False)
+                except CheckpointError:
+                    how = "restarted"
+                    shutil.rmtree(run_dir)
+                    run_dir.mkdir(parents=True)
+            if trainer is None:
+                from rlnoise.config import TrainConfig
+
+                trainer = start(TrainConfig(**job["config"]), on_update=cb)
+            start_update = trainer.update
+            try:
+                summary = trainer.run()
+            except _non_finite() as e:
+                wall = time.time() - t0
+                try:
+                    summary = trainer.summary(wall, trainer.global_step)
+                except Exception:  # noqa: BLE001 - keep what is known
+                    summary = {"updates": trainer.update, "global_step": trainer.global_step}
+                summary |= {"status": "diverged", "error": str(e).splitlines()[0]}
+                atomic_write_json(run_dir / "summary.json", summary)
+    return {
+        "summary": summary,
+        "first_full_update": _first_full(run_dir),
+        "how": how,
+        "resumed_at": start_update if how == "resumed" else None,
+        "seconds": time.time() - t0,
+    }
+
+
+def _non_finite():
+    from agents.ppo import NonFiniteLossError
+
+    return NonFiniteLossError
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def _first_full(run_dir: Path) -> int | None:
+    p = run_dir / WINDOW_FILE
+    if not p.exists():
+        return None
+    return _read_json(p).get("first_full_update")
+
+
+def _callback(run_dir: Path, window: int) -> Callable:
+    """on_update: note the first update with a full episode window (written before that
+    update's checkpoint, so a resumed run always finds it); save a checkpoint and stop when
+    the study asks; exit when the study process has died."""
+    from rlnoise.checkpoint import atomic_write_json
+
+    state = {"noted": (run_dir / WINDOW_FILE).exists()}
+
+    def on_update(trainer) -> None:
+        if not state["noted"] and len(trainer.recent) >= window:
+            atomic_write_json(run_dir / WINDOW_FILE, {"first_full_update": trainer.update})
+            state["noted"] = True
+        if _PARENT is not None and os.getppid() != _PARENT:
+            os._exit(1)
+        if _STOP is not None and _STOP.is_set():
+            from rlnoise.train import TrainingInterrupted
+
+            trainer.save()  # this update is complete: resume continues from here
+            raise TrainingInterrupted(f"stopped by the study at update {trainer.update}")
+
+    return on_update
+
+
+def _init_worker(stop_event, parent_pid: int) -> None:
+    global _STOP, _PARENT
+    _STOP, _PARENT = stop_event, parent_pid
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer installs its own while training
+    os.environ.setdefault("RLNOISE_NO_PROGRESS", "1")
+    if sys.platform.startswith("linux"):  # die with the study process, even on SIGKILL
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:
+            os._exit(1)
+    import torch
+
+    torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+class LocalExecutor:
+    """A spawn-context process pool; one run per worker process at a time."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_event = ctx.Event()
+        self.workers = workers
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(self.stop_event, os.getpid()),
+        )
+
+    def submit(self, job: dict):
+        return self.pool.submit(execute_run, job)
+
+    def wait(self, handles: list, timeout: float | None = None) -> list:
+        done, _ = cf.wait(handles, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return list(done)
+
+    @staticmethod
+    def result(handle) -> dict:
+        return handle.result()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class RayExecutor:
+    """Ray tasks (one CPU each by default). Ray is imported only here. Run directories are
+    written by the workers: on a multi-node cluster the study directory must be on a
+    filesystem every node sees."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None, address: str | None, threads_per_run: int) -> None:
+        try:
+            import ray
+        except ImportError:
+            from rlnoise.study import StudyError
+
+            raise StudyError(
+                "--backend ray needs Ray, which is not installed: pip install 'rlnoise[ray]'"
+            ) from None
+        self.ray = ray
+        if not ray.is_initialized():
+            kw: dict = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                kw["address"] = address
+            try:
+                ray.init(**kw)
+            except Exception as e:  # noqa: BLE001 - e.g. no cluster at --ray-address
+                from rlnoise.study import StudyError
+
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise StudyError(f"cannot connect to Ray at {address or 'local'}: {msg}") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = workers or max(1, cpus // max(1, threads_per_run))
+        self._task = ray.remote(num_cpus=threads_per_run, max_retries=0)(_ray_job)
+        self._live: list = []
+
+    def submit(self, job: dict):
+        ref = self._task.remote(job)
+        self._live.append(ref)
+        return ref
+
+    def wait(self, handles: list, timeout: float | None = None) -> list:
+        done, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
+        return list(done)
+
+    def result(self, handle) -> dict:
+        return self.ray.get(handle)
+
+    def request_stop(self) -> None:
+        """Interrupt the in-flight tasks; their runs resume from their last checkpoints."""
+        for ref in self._live:
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref)
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if cancel:
+            return
+        self.ray.shutdown()
+
+
+def _ray_job(job: dict) -> dict:
+    os.environ.setdefault("RLNOISE_NO_PROGRESS", "1")
+    import torch
+
+    torch.set_num_threads(int(job["config"].get("torch_threads") or 1))
+    return execute_run(job)
+
+
+def make_executor(backend: str, workers: int | None, address: str | None, threads_per_run: int):
+    if backend == "ray":
+        return RayExecutor(workers, address, threads_per_run)
+    return LocalExecutor(workers or default_workers(threads_per_run))
