@@ -152,12 +152,17 @@ class Trainer:
         )
         self.model.to(self.device)
         if cfg.algo == "ppo":
+            # fused Adam: same update, one kernel (4x faster step on CPU, benchmarks/RESULTS.md)
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps
+                self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=True
             )
         else:
             self.optimizer = torch.optim.RMSprop(
-                self.model.parameters(), lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps
+                self.model.parameters(),
+                lr=cfg.lr,
+                alpha=cfg.rms_alpha,
+                eps=cfg.rms_eps,
+                foreach=True,
             )
         obs_dtype = torch.uint8 if obs_space.dtype == np.uint8 else torch.float32
         self.storage = RolloutStorage(
