@@ -51,7 +51,7 @@ PRESETS: dict[str, dict] = {
     "cartpole": {
         "env_id": "CartPole-v1",
         "algo": "ppo",
-        "n_envs": (2, 4, 8, 16, 32, 64),
+        "n_envs": (1, 2, 4, 8, 16, 32, 64),
         "seeds": 2,
         "targets": (475.0,),
         "max_steps": 300_000,

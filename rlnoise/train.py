@@ -177,6 +177,8 @@ class Trainer:
         self.history = RunHistory()
         self.update = 0
         self.global_step = 0
+        self.elapsed_before = 0.0  # wall seconds of earlier sessions of this run
+        self._session_start = time.time()
         if state is not None:
             self._restore(state)
         self.recent = deque(self.history.recent_returns, maxlen=cfg.episode_window)
@@ -200,6 +202,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.update = int(state["update"])
         self.global_step = int(state["global_step"])
+        self.elapsed_before = float(state.get("elapsed", 0.0))
         self.history = RunHistory.from_state(state["history"])
         for p, tr in self.trackers.items():
             tr.load_state_dict(state["trackers"][p])
@@ -216,6 +219,7 @@ class Trainer:
             "config": self.cfg.to_json(),
             "update": self.update,
             "global_step": self.global_step,
+            "elapsed": self.elapsed_before + (time.time() - self._session_start),
             "history": self.history.state_dict(),
             "trackers": {p: tr.state_dict() for p, tr in self.trackers.items()},
             "rng_torch": rng_torch,
@@ -361,6 +365,7 @@ class Trainer:
             )
         bar = _progress(cfg, self.global_step)
         start_time, start_step = time.time(), self.global_step
+        self._session_start = start_time
         old_handlers = self._install_stop_handlers()
         try:
             while self.update < self.num_updates and not self._target_reached():
@@ -470,8 +475,8 @@ class Trainer:
             "episodes": h.episodes,
             "recent_mean_return": mean_ret,
             "episode_window": cfg.episode_window,
-            "wall_seconds": wall,
-            "sps": steps / wall if wall > 0 else None,
+            "wall_seconds": self.elapsed_before + wall,  # over all sessions of the run
+            "sps": steps / wall if wall > 0 else None,  # this session's
             "target": cfg.target_return,
             "target_update": h.target_update,
             "target_step": h.target_step,
