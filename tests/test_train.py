@@ -336,3 +336,13 @@ def test_evaluate_reports_whole_games(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     r = json.loads(out[-1])
     assert r["episodes"] == 3 and r["mean_return"] > 0
+
+
+@pytest.mark.parametrize("env_id", ["MinAtar/Breakout-v1", "Acrobot-v1"])
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_small_tasks_train_and_evaluate(tmp_path, capsys, env_id, algo):
+    cfg = small_cfg(tmp_path, env_id=env_id, algo=algo, n_envs=4, n_steps=16, total_steps=128)
+    s = start(cfg).run()
+    assert s["updates"] == 2 and s["global_step"] == 128
+    assert all(s["noise"][p]["n_measurements"] == 2 for p in ("policy", "value", "total"))
+    assert main(["evaluate", cfg.run_dir, "--episodes", "1"]) == 0
