@@ -24,6 +24,9 @@ def _atomic(path: Path):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give results the usual permissions
     try:
         yield tmp
         with open(tmp, "rb") as f:
