@@ -136,13 +136,13 @@ class VecEnv:
     # ---- helpers ---------------------------------------------------------------------------
     def _check_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
             raise EnvError(
                 f"actions must be an integer array of shape ({self.num_envs},), "
                 f"got {actions.dtype} {actions.shape}"
             )
         n = int(self.single_action_space.n)
-        if actions.size and (actions.min() < 0 or actions.max() >= n):
+        if actions.size and (actions.max() >= n or actions.min() < 0):
             raise EnvError(f"actions must lie in [0, {n}), got {actions.min()}..{actions.max()}")
         return actions.astype(np.int64, copy=False)
 

@@ -17,6 +17,7 @@ class EpisodeStats:
     def __init__(self, num_envs: int) -> None:
         self._returns = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._n = num_envs
 
     def reset(self) -> None:
         self._returns[:] = 0.0
@@ -25,6 +26,8 @@ class EpisodeStats:
     def update(self, rewards: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._returns += rewards
         self._lengths += 1
+        if not done.any():  # the common step: nothing finished (fresh arrays, callers may keep them)
+            return np.full(self._n, np.nan), np.zeros(self._n, dtype=np.int64)
         returns = np.where(done, self._returns, np.nan)
         lengths = np.where(done, self._lengths, 0)
         self._returns[done] = 0.0
