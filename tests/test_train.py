@@ -52,7 +52,6 @@ def test_ppo_learns_cartpole(tmp_path):
     assert summary["recent_mean_return"] >= 195
 
 
-@pytest.mark.slow
 def test_a2c_learns_cartpole(tmp_path):
     cfg = small_cfg(
         tmp_path,
