@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from benchmarks._machine import machine_line
-from benchmarks.env_throughput import raw_env
+from benchmarks.env_throughput import raw_rate
 from rlnoise.config import TrainConfig
 from rlnoise.train import start
 
@@ -121,19 +121,6 @@ def train_sps(n: int, device: str, seconds: float, noise_every: int | None) -> d
     }
 
 
-def raw_ceiling(n: int, seconds: float = 5.0) -> float:
-    env = raw_env(n, 0)
-    env.reset(seed=0)
-    acts = np.random.default_rng(0).integers(0, 6, size=(64, n))
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        env.step(acts[steps % 64])
-        steps += 1
-    rate = steps * n / (time.perf_counter() - t0)
-    env.close()
-    return rate
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -153,7 +140,7 @@ def main() -> None:
     print(json.dumps(info), flush=True)
     results: dict = {"info": info, "raw_ale_obs_per_s": {}, "train": [], "noise": {}}
     for n in [int(x) for x in a.envs.split(",")]:
-        results["raw_ale_obs_per_s"][n] = raw_ceiling(n)
+        results["raw_ale_obs_per_s"][n] = raw_rate(n, 5.0)
         print(f"raw ALE {n} envs: {results['raw_ale_obs_per_s'][n]:,.0f} obs/s", flush=True)
         r = train_sps(n, a.device, a.seconds, None)
         results["train"].append(r)

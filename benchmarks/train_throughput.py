@@ -23,7 +23,7 @@ import torch
 
 from agents.networks import make_network
 from benchmarks._machine import machine_line
-from benchmarks.env_throughput import raw_env
+from benchmarks.env_throughput import raw_rate
 from rlnoise.config import TrainConfig
 from rlnoise.train import start
 
@@ -57,16 +57,8 @@ def loop_sps(cfg: TrainConfig, iters: int) -> float:
 
 
 def t_env(n: int, seconds: float = 1.5) -> float:
-    env = raw_env(n, 0)
-    env.reset(seed=0)
-    acts = np.random.default_rng(0).integers(0, 6, size=(256, n))
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        env.step(acts[steps % 256])
-        steps += 1
-    dt = (time.perf_counter() - t0) / (steps * n)
-    env.close()
-    return dt
+    """Seconds per observation of the raw emulator at n envs."""
+    return 1.0 / raw_rate(n, seconds)
 
 
 def t_act(model, n: int, reps: int = 20) -> float:

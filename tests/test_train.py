@@ -100,10 +100,9 @@ def test_resume_restores_everything(tmp_path):
     assert len(s2["noise_history"]) == 6
 
 
-def test_kill_and_resume_reaches_total(tmp_path):
-    run = tmp_path / "killed"
-    total = 2 * 64 * 60
-    cmd = [
+def _cli_train(run: Path, total: int, checkpoint_every: int) -> list[str]:
+    """`rlnoise train` on CartPole (2 envs x 64 steps) as a subprocess command line."""
+    return [
         sys.executable,
         "-m",
         "rlnoise.cli",
@@ -119,11 +118,17 @@ def test_kill_and_resume_reaches_total(tmp_path):
         "--logdir",
         str(run),
         "--checkpoint-every",
-        "5",
+        str(checkpoint_every),
         "--no-progress",
         "--torch-threads",
         "1",
     ]
+
+
+def test_kill_and_resume_reaches_total(tmp_path):
+    run = tmp_path / "killed"
+    total = 2 * 64 * 60
+    cmd = _cli_train(run, total, checkpoint_every=5)
     env = dict(os.environ, RLNOISE_NO_PROGRESS="1")
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 120
@@ -148,27 +153,7 @@ def test_kill_and_resume_reaches_total(tmp_path):
 def test_sigterm_saves_and_resumes(tmp_path):
     run = tmp_path / "term"
     total = 2 * 64 * 400
-    cmd = [
-        sys.executable,
-        "-m",
-        "rlnoise.cli",
-        "train",
-        "--env",
-        "CartPole-v1",
-        "--n-envs",
-        "2",
-        "--n-steps",
-        "64",
-        "--total-steps",
-        str(total),
-        "--logdir",
-        str(run),
-        "--checkpoint-every",
-        "1000",
-        "--no-progress",
-        "--torch-threads",
-        "1",
-    ]
+    cmd = _cli_train(run, total, checkpoint_every=1000)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while not list(run.glob("events.*")):
@@ -181,6 +166,14 @@ def test_sigterm_saves_and_resumes(tmp_path):
     assert "--resume" in err.decode() and "Traceback" not in err.decode()
     st = load_checkpoint(run / CHECKPOINT_NAME)
     assert st["global_step"] == st["update"] * 128 > 0
+    r = subprocess.run(
+        cmd[:4] + ["--resume", str(run), "--total-steps", str(st["global_step"] + 256)],
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["updates"] == st["update"] + 2
 
 
 def test_atari_smoke_writes_tags_and_resumes(tmp_path):
