@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +45,7 @@ def ppo_update(
         perm = torch.randperm(n, device=batch.actions.device)
         for start in range(0, mb_size * hp.num_minibatches, mb_size):
             mb = batch.index(perm[start : start + mb_size])
-            with autocast if autocast is not None else _null():
+            with autocast if autocast is not None else nullcontext():
                 parts = ppo_loss_parts(model, mb, hp.clip_coef, hp.clip_vloss, hp.norm_adv)
             loss = total_loss(parts, hp.vf_coef, hp.ent_coef).float()
             if not torch.isfinite(loss):  # one host sync per minibatch; keeps weights clean
@@ -58,11 +59,3 @@ def ppo_update(
                 totals[k] += parts[k].detach()
             count += 1
     return {k: float(v) / count for k, v in totals.items()}
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -26,7 +26,8 @@ class EpisodeStats:
     def update(self, rewards: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._returns += rewards
         self._lengths += 1
-        if not done.any():  # the common step: nothing finished (fresh arrays, callers may keep them)
+        # the common step: nothing finished (fresh arrays: callers may keep them)
+        if not done.any():
             return np.full(self._n, np.nan), np.zeros(self._n, dtype=np.int64)
         returns = np.where(done, self._returns, np.nan)
         lengths = np.where(done, self._lengths, 0)
