@@ -19,7 +19,7 @@ import numpy as np
 
 from .base import RawStep, VecEnv
 from .catalog import atari_games
-from .protocols import ATARI_PREPROCESSING, get_protocol
+from .protocols import ATARI_PREPROCESSING, atari_vecenv_args, get_protocol
 
 
 class AleVecEnv(VecEnv):
@@ -52,25 +52,20 @@ class AleVecEnv(VecEnv):
             use_fire_reset=settings["fire_reset"],
         )
         super().__init__(
-            num_envs=n_envs,
-            observation_space=self._env.single_observation_space,
-            action_space=self._env.single_action_space,
-            obs_kind="frames",
-            reward_clip=True,
-            seed=seed,
-            episodic_life=settings["episodic_life"],
-            spec_info={
-                "env_id": env_id,
-                "backend": "ale",
-                "rom": atari_games()[env_id],
-                "ale_py_version": ale_py.__version__,
-                "protocol": protocol,
-                "protocol_settings": dict(settings),
-                "preprocessing": dict(ATARI_PREPROCESSING),
-                "episodic_life_impl": "rlnoise: life loss -> terminated, game continues",
-                "num_threads": threads,
-                "seed": seed,
-            },
+            **atari_vecenv_args(
+                env_id,
+                n_envs,
+                seed,
+                protocol,
+                self._env.single_observation_space,
+                self._env.single_action_space,
+                {
+                    "backend": "ale",
+                    "rom": atari_games()[env_id],
+                    "ale_py_version": ale_py.__version__,
+                    "num_threads": threads,
+                },
+            )
         )
         self._order_bytes = np.arange(n_envs, dtype=np.int32).tobytes()
 

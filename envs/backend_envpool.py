@@ -18,7 +18,7 @@ import numpy as np
 
 from .base import RawStep, VecEnv
 from .errors import EnvError
-from .protocols import ATARI_PREPROCESSING, get_protocol
+from .protocols import ATARI_PREPROCESSING, atari_vecenv_args, get_protocol
 
 
 def _import_envpool() -> Any:
@@ -61,25 +61,20 @@ class EnvPoolVecEnv(VecEnv):
         }
         self._env = self._build(seed)
         super().__init__(
-            num_envs=n_envs,
-            observation_space=self._env.observation_space,
-            action_space=self._env.action_space,
-            obs_kind="frames",
-            reward_clip=True,
-            seed=seed,
-            episodic_life=settings["episodic_life"],
-            spec_info={
-                "env_id": env_id,
-                "backend": "envpool",
-                "envpool_task": self._task,
-                "envpool_version": getattr(self._envpool, "__version__", "unknown"),
-                "protocol": protocol,
-                "protocol_settings": dict(settings),
-                "preprocessing": dict(ATARI_PREPROCESSING),
-                "episodic_life_impl": "rlnoise: life loss -> terminated, game continues",
-                "num_threads": self._kwargs["num_threads"],
-                "seed": seed,
-            },
+            **atari_vecenv_args(
+                env_id,
+                n_envs,
+                seed,
+                protocol,
+                self._env.observation_space,
+                self._env.action_space,
+                {
+                    "backend": "envpool",
+                    "envpool_task": self._task,
+                    "envpool_version": getattr(self._envpool, "__version__", "unknown"),
+                    "num_threads": self._kwargs["num_threads"],
+                },
+            )
         )
 
     def _build(self, seed: int) -> Any:

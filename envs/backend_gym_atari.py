@@ -16,7 +16,7 @@ import numpy as np
 
 from .base import RawStep, VecEnv
 from .errors import EnvError
-from .protocols import ATARI_PREPROCESSING, get_protocol
+from .protocols import ATARI_PREPROCESSING, atari_vecenv_args, get_protocol
 
 
 class FireReset(gym.Wrapper):
@@ -64,29 +64,24 @@ class GymAtariVecEnv(VecEnv):
             raise EnvError(
                 "backend 'gymnasium' for Atari needs opencv: pip install opencv-python-headless"
             )
-        settings = get_protocol(protocol)
+        get_protocol(protocol)  # fail with EnvError here, not inside the worker processes
         fns = [functools.partial(_make_one, env_id, protocol) for _ in range(n_envs)]
         self._env = gym.vector.AsyncVectorEnv(
             fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         )
         super().__init__(
-            num_envs=n_envs,
-            observation_space=self._env.single_observation_space,
-            action_space=self._env.single_action_space,
-            obs_kind="frames",
-            reward_clip=True,
-            seed=seed,
-            episodic_life=settings["episodic_life"],
-            spec_info={
-                "env_id": env_id,
-                "backend": "gymnasium",
-                "protocol": protocol,
-                "protocol_settings": dict(settings),
-                "preprocessing": dict(ATARI_PREPROCESSING),
-                "episodic_life_impl": "rlnoise: life loss -> terminated, game continues",
-                "gymnasium_version": gym.__version__,
-                "seed": seed,
-            },
+            **atari_vecenv_args(
+                env_id,
+                n_envs,
+                seed,
+                protocol,
+                self._env.single_observation_space,
+                self._env.single_action_space,
+                {
+                    "backend": "gymnasium",
+                    "gymnasium_version": gym.__version__,
+                },
+            )
         )
 
     def _reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -55,3 +55,35 @@ def get_protocol(name: str) -> dict[str, Any]:
     if name not in ATARI_PROTOCOLS:
         raise EnvError(f"unknown protocol {name!r}; choose one of {sorted(ATARI_PROTOCOLS)}")
     return ATARI_PROTOCOLS[name]
+
+
+def atari_vecenv_args(
+    env_id: str,
+    n_envs: int,
+    seed: int,
+    protocol: str,
+    observation_space: Any,
+    action_space: Any,
+    backend_info: dict[str, Any],
+) -> dict[str, Any]:
+    """`VecEnv.__init__` keyword arguments shared by every Atari backend: uint8 frames, sign-
+    clipped rewards for learning, our own episodic life, and the protocol in `spec_info`."""
+    settings = get_protocol(protocol)
+    return {
+        "num_envs": n_envs,
+        "observation_space": observation_space,
+        "action_space": action_space,
+        "obs_kind": "frames",
+        "reward_clip": True,
+        "seed": seed,
+        "episodic_life": settings["episodic_life"],
+        "spec_info": {
+            "env_id": env_id,
+            **backend_info,
+            "protocol": protocol,
+            "protocol_settings": dict(settings),
+            "preprocessing": dict(ATARI_PREPROCESSING),
+            "episodic_life_impl": "rlnoise: life loss -> terminated, game continues",
+            "seed": seed,
+        },
+    }
