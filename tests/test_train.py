@@ -100,29 +100,30 @@ def test_resume_restores_everything(tmp_path):
     assert len(s2["noise_history"]) == 6
 
 
-def _cli_train(run: Path, total: int, checkpoint_every: int) -> list[str]:
-    """`rlnoise train` on CartPole (2 envs x 64 steps) as a subprocess command line."""
+def _train_args(run: Path, total: int, n_steps: int, *extra: str) -> list[str]:
+    """`rlnoise train` arguments for CartPole with 2 envs, without a progress bar."""
     return [
-        sys.executable,
-        "-m",
-        "rlnoise.cli",
         "train",
         "--env",
         "CartPole-v1",
         "--n-envs",
         "2",
         "--n-steps",
-        "64",
+        str(n_steps),
         "--total-steps",
         str(total),
         "--logdir",
         str(run),
-        "--checkpoint-every",
-        str(checkpoint_every),
         "--no-progress",
-        "--torch-threads",
-        "1",
+        *extra,
     ]
+
+
+def _cli_train(run: Path, total: int, checkpoint_every: int) -> list[str]:
+    """`rlnoise train` (64 steps per env) as a subprocess command line."""
+    return [sys.executable, "-m", "rlnoise.cli"] + _train_args(
+        run, total, 64, "--checkpoint-every", str(checkpoint_every), "--torch-threads", "1"
+    )
 
 
 def test_kill_and_resume_reaches_total(tmp_path):
@@ -218,20 +219,7 @@ BAD = [
 
 @pytest.mark.parametrize("extra,needle", BAD)
 def test_bad_input_one_line_exit_2(tmp_path, capsys, extra, needle):
-    argv = [
-        "train",
-        "--env",
-        "CartPole-v1",
-        "--n-envs",
-        "2",
-        "--n-steps",
-        "16",
-        "--total-steps",
-        "64",
-        "--logdir",
-        str(tmp_path / "r"),
-        "--no-progress",
-    ] + extra
+    argv = _train_args(tmp_path / "r", 64, 16, *extra)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
@@ -297,22 +285,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(ppo, "ppo_loss_parts", poisoned)
     run = tmp_path / "nan"
-    argv = [
-        "train",
-        "--env",
-        "CartPole-v1",
-        "--n-envs",
-        "2",
-        "--n-steps",
-        "32",
-        "--total-steps",
-        str(64 * 10),
-        "--logdir",
-        str(run),
-        "--checkpoint-every",
-        "2",
-        "--no-progress",
-    ]
+    argv = _train_args(run, 64 * 10, 32, "--checkpoint-every", "2")
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "non-finite" in err and "last good checkpoint" in err
