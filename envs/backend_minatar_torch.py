@@ -1,0 +1,176 @@
+"""MinAtar on a torch device: all envs of a batch step as tensors, never leaving the device.
+
+`MinAtarTorchVecEnv` has the shape of `VecEnv` (reset, step, send/recv, close, spaces,
+`spec_info`) but takes and returns torch tensors on its device: observations uint8
+[N, C, 10, 10], rewards float32, terminated/truncated bool, and info["episode_done"],
+info["episode_return"] (NaN where not done) and info["episode_length"] (0 where not done) as for
+every backend. Nothing here synchronises with the host: reading the statistics is the caller's
+choice (the trainer reads them once per update).
+
+Randomness: one `torch.Generator` on the device, seeded with `seed` at the first reset; each step
+draws one uniform block [N, 1 + len(step_slots) + len(reset_slots)]: column 0 is the sticky-action
+draw (the previous executed action repeats with probability 0.1, as in MinAtar, and survives a
+game reset), then the game's step slots, then the reset slots used by the same-step autoreset of
+envs whose game ended. Unlike the per-env backends, env i has no seed of its own: a batch's
+streams depend on n_envs. MinAtar sets no time limit, so `truncated` is always false.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from torch import Tensor
+
+from .catalog import MINATAR_IDS
+from .errors import EnvError
+from .minatar_torch import game_class
+from .minatar_torch.core import NUM_ACTIONS, State, where_state
+
+STICKY_ACTION_PROB = 0.1
+
+
+class MinAtarTorchVecEnv:
+    """N MinAtar games of one kind stepping as tensors on `device`."""
+
+    is_torch = True
+
+    def __init__(self, env_id: str, n_envs: int, seed: int, device: str = "cpu") -> None:
+        if env_id not in MINATAR_IDS:
+            raise EnvError(f"{env_id!r} is not a MinAtar id")
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as e:
+            raise EnvError(f"bad device {device!r}: {e}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise EnvError("device cuda was asked for but torch sees no CUDA device")
+        self.game = game_class(MINATAR_IDS[env_id])(ramping=True)
+        actions = self.game.minimal_actions if env_id.endswith("-v1") else range(NUM_ACTIONS)
+        self.action_set = torch.tensor(list(actions), dtype=torch.int64, device=self.device)
+        self.num_envs = n_envs
+        c = len(self.game.channels)
+        self.single_observation_space = spaces.Box(0, 1, shape=(c, 10, 10), dtype="uint8")
+        self.single_action_space = spaces.Discrete(len(self.action_set))
+        self.obs_kind = "minatar"
+        self.reward_clip = False
+        self._seed = seed
+        self._n_step = len(self.game.step_slots)
+        self._width = 1 + self._n_step + len(self.game.reset_slots)
+        self._gen = torch.Generator(device=self.device)
+        self.spec_info: dict[str, Any] = {
+            "env_id": env_id,
+            "backend": "torch",
+            "device": str(self.device),
+            "game": self.game.name,
+            "protocol": None,
+            "sticky_action_prob": STICKY_ACTION_PROB,
+            "difficulty_ramping": True,
+            "action_set": [int(a) for a in actions],
+            "max_episode_steps": None,
+            "seed": seed,
+            "num_envs": n_envs,
+            "obs_kind": "minatar",
+            "reward_clip": False,
+        }
+        self.state: State = {}
+        self.last_uniforms: Tensor | None = None
+        self._pending: Tensor | None = None
+        self._has_reset = False
+        self._closed = False
+
+    # ---- public API ----------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> Tensor:
+        """Start every game afresh; the first reset seeds the generator with `make`'s seed."""
+        if seed is None and not self._has_reset:
+            seed = self._seed
+        if seed is not None:
+            self._gen.manual_seed(int(seed))
+        n, dev = self.num_envs, self.device
+        u = self.last_uniforms = self._draw()
+        self.state = self.game.reset(u[:, 1 + self._n_step :])
+        self.last_action = torch.zeros(n, dtype=torch.int64, device=dev)
+        self._returns = torch.zeros(n, dtype=torch.float32, device=dev)
+        self._lengths = torch.zeros(n, dtype=torch.int64, device=dev)
+        self._false = torch.zeros(n, dtype=torch.bool, device=dev)
+        self._has_reset = True
+        self._pending = None
+        return self.observe()
+
+    def step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """One step of every env with actions [N] (indices into the action set), autoreset."""
+        self._check(actions)
+        executed = self.action_set[actions]
+        u = self._draw()
+        return self.step_with(executed, u)
+
+    def step_with(
+        self, executed: Tensor, u: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """A step with full-set actions and a given uniform block (tests feed their own)."""
+        self.last_uniforms = u
+        sticky = u[:, 0] < STICKY_ACTION_PROB
+        a = torch.where(sticky, self.last_action, executed)
+        self.last_action = a
+        s, reward, term = self.game.step(self.state, a, u[:, 1 : 1 + self._n_step])
+        fresh = self.game.reset(u[:, 1 + self._n_step :])
+        self.state = where_state(term, fresh, s)
+        self._returns += reward
+        self._lengths += 1
+        info = {
+            "episode_done": term,
+            "episode_return": torch.where(term, self._returns, torch.nan),
+            "episode_length": torch.where(term, self._lengths, 0),
+        }
+        self._returns = torch.where(term, 0.0, self._returns)
+        self._lengths = torch.where(term, 0, self._lengths)
+        return self.observe(), reward, term, self._false, info
+
+    def send(self, actions: Tensor) -> None:
+        if self._pending is not None:
+            raise EnvError("send() called twice without recv()")
+        self._check(actions)
+        self._pending = actions
+
+    def recv(self) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        if self._pending is None:
+            raise EnvError("recv() called without a pending send()")
+        actions, self._pending = self._pending, None
+        return self.step(actions)
+
+    def observe(self) -> Tensor:
+        return self.game.observe(self.state).to(torch.uint8)
+
+    def close(self) -> None:
+        self._closed = True
+        self.state = {}
+
+    def __enter__(self) -> MinAtarTorchVecEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<MinAtarTorchVecEnv {self.spec_info['env_id']} x{self.num_envs} {self.device}>"
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _draw(self) -> Tensor:
+        shape = (self.num_envs, self._width)
+        return torch.rand(shape, generator=self._gen, device=self.device)
+
+    def _check(self, actions: Tensor) -> None:
+        """Shape, dtype and device only: a range check would synchronise with the host."""
+        if self._closed:
+            raise EnvError("the environments are closed")
+        if not self._has_reset:
+            raise EnvError("call reset() before stepping the environments")
+        if not isinstance(actions, Tensor):
+            raise EnvError("the torch backend takes actions as a torch tensor")
+        if actions.shape != (self.num_envs,) or actions.dtype not in (torch.int64, torch.int32):
+            raise EnvError(
+                f"actions must be an integer tensor of shape ({self.num_envs},), "
+                f"got {actions.dtype} {tuple(actions.shape)}"
+            )
+        if actions.device != self.device:
+            raise EnvError(f"actions are on {actions.device}, the envs on {self.device}")
