@@ -36,7 +36,9 @@ class MinAtarTorchVecEnv:
 
     is_torch = True
 
-    def __init__(self, env_id: str, n_envs: int, seed: int, device: str = "cpu") -> None:
+    def __init__(
+        self, env_id: str, n_envs: int, seed: int, device: str = "cpu", compile: bool = False
+    ) -> None:
         if env_id not in MINATAR_IDS:
             raise EnvError(f"{env_id!r} is not a MinAtar id")
         try:
@@ -74,6 +76,13 @@ class MinAtarTorchVecEnv:
             "reward_clip": False,
         }
         self.state: State = {}
+        # torch.compile fuses the step into a few kernels (benchmarks/minatar_throughput.py)
+        self._transition = (
+            torch.compile(self._eager_transition, dynamic=False)
+            if compile
+            else self._eager_transition
+        )
+        self.spec_info["compiled"] = compile
         self.last_uniforms: Tensor | None = None
         self._pending: Tensor | None = None
         self._has_reset = False
@@ -109,12 +118,8 @@ class MinAtarTorchVecEnv:
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """A step with full-set actions and a given uniform block (tests feed their own)."""
         self.last_uniforms = u
-        sticky = u[:, 0] < STICKY_ACTION_PROB
-        a = torch.where(sticky, self.last_action, executed)
-        self.last_action = a
-        s, reward, term = self.game.step(self.state, a, u[:, 1 : 1 + self._n_step])
-        fresh = self.game.reset(u[:, 1 + self._n_step :])
-        self.state = where_state(term, fresh, s)
+        state, last, obs, reward, term = self._transition(self.state, self.last_action, executed, u)
+        self.state, self.last_action = state, last
         self._returns += reward
         self._lengths += 1
         info = {
@@ -124,7 +129,17 @@ class MinAtarTorchVecEnv:
         }
         self._returns = torch.where(term, 0.0, self._returns)
         self._lengths = torch.where(term, 0, self._lengths)
-        return self.observe(), reward, term, self._false, info
+        return obs, reward, term, self._false, info
+
+    def _eager_transition(
+        self, state: State, last: Tensor, executed: Tensor, u: Tensor
+    ) -> tuple[State, Tensor, Tensor, Tensor, Tensor]:
+        """Sticky action, game step, same-step autoreset, observation: a pure function."""
+        a = torch.where(u[:, 0] < STICKY_ACTION_PROB, last, executed)
+        s, reward, term = self.game.step(state, a, u[:, 1 : 1 + self._n_step])
+        fresh = self.game.reset(u[:, 1 + self._n_step :])
+        s = where_state(term, fresh, s)
+        return s, a, self.game.observe(s).to(torch.uint8), reward, term
 
     def send(self, actions: Tensor) -> None:
         if self._pending is not None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 from .base import VecEnv
 from .catalog import env_kind
 from .errors import EnvError
+from .halves import HalvedVecEnv
 from .protocols import get_protocol
 
-BACKENDS = ("auto", "ale", "envpool", "gymnasium", "minatar")
+if TYPE_CHECKING:  # backends load lazily: each pulls in its own heavy library (torch, ale-py)
+    from .backend_minatar_torch import MinAtarTorchVecEnv
+
+BACKENDS = ("auto", "ale", "envpool", "gymnasium", "minatar", "torch")
 _ALLOWED = {
     "atari": ("ale", "envpool", "gymnasium"),
-    "minatar": ("minatar",),
+    "minatar": ("torch", "minatar"),
     "gymnasium": ("gymnasium",),
 }
 
@@ -24,10 +29,16 @@ def make(
     backend: str = "auto",
     protocol: str = "cleanrl",
     num_threads: int | None = None,
-) -> VecEnv:
+    device: str = "cpu",
+    halves: bool = False,
+) -> VecEnv | HalvedVecEnv | MinAtarTorchVecEnv:
     """Build `n_envs` copies of `env_id`; env i is seeded `seed + i` on the first reset.
 
-    `backend` "auto" picks ale for Atari, minatar for MinAtar and gymnasium otherwise.
+    `backend` "auto" picks ale for Atari, torch for MinAtar and gymnasium otherwise. The torch
+    backend (MinAtar only) steps every env as tensors on `device` and takes and returns torch
+    tensors (see `backend_minatar_torch`); the others use numpy on the host and ignore `device`.
+    `halves=True` builds the batch as two fixed halves (`HalvedVecEnv`, for a double-buffered
+    rollout); env i keeps seed `seed + i` and each half gets `num_threads` threads.
     `protocol` ("cleanrl" or "machado", see `ATARI_PROTOCOLS`) applies to Atari only and is
     ignored elsewhere; `num_threads` (ale and envpool) defaults to min(n_envs, cpu count).
     Raises EnvError on bad input.
@@ -52,6 +63,31 @@ def make(
             f"backend {backend!r} does not run {env_id!r}; use one of {', '.join(allowed)}"
         )
     n_envs, seed = int(n_envs), int(seed)
+    if halves:
+        if backend == "torch":
+            raise EnvError("the torch backend steps on its device; it has no halves")
+        if n_envs < 2:
+            raise EnvError(f"halves need n_envs >= 2, got {n_envs}")
+        n0 = n_envs // 2
+        parts = [
+            _build(env_id, kind, backend, n, s, protocol, num_threads, device)
+            for n, s in ((n0, seed), (n_envs - n0, seed + n0))
+        ]
+        return HalvedVecEnv(parts)
+    return _build(env_id, kind, backend, n_envs, seed, protocol, num_threads, device)
+
+
+def _build(
+    env_id: str,
+    kind: str,
+    backend: str,
+    n_envs: int,
+    seed: int,
+    protocol: str,
+    num_threads: int | None,
+    device: str,
+) -> VecEnv | MinAtarTorchVecEnv:
+    """One instance of a checked, resolved backend."""
     if backend == "ale":
         from .backend_ale import AleVecEnv
 
@@ -60,6 +96,10 @@ def make(
         from .backend_envpool import EnvPoolVecEnv
 
         return EnvPoolVecEnv(env_id, n_envs, seed, protocol, num_threads)
+    if backend == "torch":
+        from .backend_minatar_torch import MinAtarTorchVecEnv
+
+        return MinAtarTorchVecEnv(env_id, n_envs, seed, device)
     if backend == "minatar":
         from .backend_minatar import MinAtarVecEnv
 

@@ -172,7 +172,8 @@ def test_async_send_recv_matches_step() -> None:
 
 # ---- MinAtar ---------------------------------------------------------------------------------
 def test_minatar_breakout() -> None:
-    with envs.make("MinAtar/Breakout-v1", 3, seed=0) as venv:
+    pytest.importorskip("minatar")
+    with envs.make("MinAtar/Breakout-v1", 3, seed=0, backend="minatar") as venv:
         assert venv.obs_kind == "minatar" and venv.single_action_space.n == 3
         obs = venv.reset()
         assert obs.shape == (3, 4, 10, 10) and obs.dtype == np.uint8
