@@ -20,6 +20,11 @@ class A2CHyper:
     ent_coef: float = 0.01
     max_grad_norm: float = 0.5
     norm_adv: bool = False
+    lr: float = 7e-4  # RMSProp
+    rms_alpha: float = 0.99
+    rms_eps: float = 1e-5
+    gamma: float = 0.99
+    gae_lambda: float | None = None  # None: n-step returns (baselines); else GAE
 
 
 def a2c_update(

@@ -6,6 +6,8 @@ is the same weighted sum of the parts' gradients (the noise measurement relies o
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from agents.networks import ActorCritic
@@ -16,6 +18,11 @@ PARTS = ("policy", "value", "entropy")
 
 def normalize(adv: torch.Tensor) -> torch.Tensor:
     return (adv - adv.mean()) / (adv.std() + 1e-8)
+
+
+def with_normalized_advantages(batch: Batch) -> Batch:
+    """The batch with its advantages normalized once over all of it (no copy of the rest)."""
+    return dataclasses.replace(batch, advantages=normalize(batch.advantages))
 
 
 def ppo_loss_parts(

@@ -27,6 +27,10 @@ class PPOHyper:
     update_epochs: int = 4
     num_minibatches: int = 4
     norm_adv: bool = True
+    lr: float = 2.5e-4  # Adam
+    adam_eps: float = 1e-5
+    gamma: float = 0.99
+    gae_lambda: float | None = 0.95  # None: n-step returns
 
 
 def ppo_update(

@@ -6,11 +6,14 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from rlnoise.errors import UserError
+
 ALGOS = ("ppo", "a2c")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
-# Per-algorithm defaults (DESIGN §2): CleanRL/SB3-zoo PPO on Atari; openai/baselines A2C.
+# Per-algorithm defaults: the public PPO settings for Atari (CleanRL, SB3-zoo and Sample Factory
+# agree) and openai/baselines' A2C. The names match agents.algos.ALGORITHMS.
 ALGO_DEFAULTS: dict[str, dict[str, object]] = {
     "ppo": {"lr": 2.5e-4, "n_steps": 128, "vf_coef": 0.5, "norm_adv": True, "gae_lambda": 0.95},
     "a2c": {"lr": 7e-4, "n_steps": 5, "vf_coef": 1.0, "norm_adv": False, "gae_lambda": None},
@@ -18,6 +21,10 @@ ALGO_DEFAULTS: dict[str, dict[str, object]] = {
 # Default --noise-every per algorithm, chosen so the measurement costs <= 5% of wall time
 # (benchmarks/noise_overhead.py; see benchmarks/RESULTS.md).
 NOISE_EVERY_DEFAULT = {"ppo": 10, "a2c": 20}
+
+
+class ConfigError(UserError):
+    """Bad user input for a run; reported as one line with exit status 2."""
 
 
 @dataclass
@@ -95,5 +102,5 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+            raise ConfigError(f"unknown config keys: {sorted(unknown)}")
         return cls(**d)

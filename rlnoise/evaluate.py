@@ -11,7 +11,7 @@ import torch
 import envs
 from agents.networks import make_network
 from rlnoise.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from rlnoise.config import TrainConfig
+from rlnoise.config import ConfigError, TrainConfig
 
 
 def evaluate(
@@ -19,7 +19,7 @@ def evaluate(
 ) -> dict:
     """Mean and std of the return over `episodes` whole games with the run's protocol."""
     if episodes < 1:
-        raise ValueError(f"--episodes must be at least 1 (got {episodes})")
+        raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     cfg = TrainConfig.from_dict(json.loads(state["config"]))
     n = min(n_envs, episodes)
@@ -38,7 +38,8 @@ def evaluate(
         with torch.inference_mode():
             x = torch.as_tensor(obs)
             action = model.greedy(x) if greedy else model.act(x)[0]
-        obs, _, _, _, info = env.step(action.numpy())
+        tensor_env = getattr(env, "is_torch", False)  # e.g. MinAtar on torch
+        obs, _, _, _, info = env.step(action if tensor_env else action.numpy())
         for i in np.flatnonzero(info["episode_done"]):
             if len(returns) < episodes:
                 returns.append(float(info["episode_return"][i]))

@@ -1,6 +1,7 @@
 """Noise-scale measurement inside training: env-group gradients -> B_simple per loss part.
 
-The independent unit is one environment's rollout segment (DESIGN §1): the n_envs environments
+The independent unit is one environment's rollout segment (docs/design.md, "Noise measurement"):
+the n_envs environments
 are split into K groups; each group's mean gradient over its (n_envs/K)*n_steps observations is
 one small-batch gradient. With one environment the rollout is cut into K contiguous time chunks
 (correlated: B_simple is then biased low). Gradients are raw (before clipping, no Adam
@@ -10,23 +11,26 @@ the whole rollout.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from agents.algos import Algorithm
 from agents.grads import LossFn, flat_grad, part_gradients
-from agents.losses import normalize, total_loss
+from agents.losses import total_loss, with_normalized_advantages
 from agents.storage import Batch
 from rlnoise.noise import (
     BNoiseEstimate,
     NoiseEstimate,
+    NoiseScaleTracker,
     estimate_b_noise,
     estimate_from_groups,
 )
-
-REPORTED_PARTS = ("policy", "value", "total")
+from rlnoise.parts import REPORTED_PARTS
 
 
 @dataclass
@@ -63,8 +67,7 @@ def measurement_batch(batch: Batch, normalize_adv: bool) -> Batch:
     """The [T, N] rollout, with advantages normalized once over all of it if the algorithm
     normalizes them (per-minibatch normalization would make a group's loss no unbiased piece
     of the whole rollout's loss)."""
-    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
-    return Batch(batch.obs, batch.actions, batch.logprobs, batch.values, adv, batch.returns)
+    return with_normalized_advantages(batch) if normalize_adv else batch
 
 
 def measure(
@@ -125,3 +128,66 @@ def _b_noise(
     g_bar = (weights[:, None] * group_grads).sum(0)
     q_big = float((h_gbar * g_bar).sum())
     return estimate_b_noise(q_small.tolist(), q_big, sizes)
+
+
+class Sink(Protocol):
+    def scalar(self, tag: str, value: float, step: int) -> None: ...
+
+
+class NoiseMonitor:
+    """B_simple during training: every `every` updates, measure at theta_old, smooth each part's
+    |G|^2 and tr(Sigma) with its own EMA tracker, log raw and smoothed values, and return one
+    plain record per measurement for the run's history."""
+
+    def __init__(
+        self, groups: Groups, decay: float, every: int, b_noise_every: int, enabled: bool = True
+    ) -> None:
+        self.groups = groups
+        self.trackers = {p: NoiseScaleTracker(decay) for p in REPORTED_PARTS}
+        self.every, self.b_noise_every, self.enabled = every, b_noise_every, enabled
+
+    def due(self, update: int) -> bool:
+        return self.enabled and update % self.every == 0
+
+    def measure(
+        self,
+        model: nn.Module,
+        algo: Algorithm,
+        rollout: Batch,
+        update: int,
+        step: int,
+        metrics: Sink,
+    ) -> tuple[Measurement, dict]:
+        """Measure on the [T, N] rollout; returns the measurement and its history record."""
+        batch = measurement_batch(rollout, normalize_adv=algo.norm_adv)
+        want_b_noise = self.b_noise_every > 0 and update % self.b_noise_every == 0
+        m = measure(
+            model, algo.loss_parts, batch, self.groups, algo.vf_coef, algo.ent_coef, want_b_noise
+        )
+        return m, self._record(m, update, step, metrics)
+
+    def _record(self, m: Measurement, update: int, step: int, metrics: Sink) -> dict:
+        rec: dict = {"step": step, "update": update}
+        for part, est in m.estimates.items():
+            tr = self.trackers[part]
+            tr.update(est.grad_sq, est.trace)
+            rec[part] = {
+                "grad_sq": est.grad_sq,
+                "trace": est.trace,
+                "b_simple": est.b_simple,
+                "ema_b_simple": tr.b_simple,
+            }
+            for name in ("b_simple", "grad_sq", "trace"):
+                metrics.scalar(f"noise_raw/{part}/{name}", getattr(est, name), step)
+                metrics.scalar(f"noise/{part}/{name}", getattr(tr, name), step)
+        if m.b_noise is not None:
+            rec["b_noise"] = dataclasses.asdict(m.b_noise)
+            metrics.scalar("noise/total/b_noise", m.b_noise.b_noise, step)
+        return rec
+
+    def state_dict(self) -> dict:
+        return {p: tr.state_dict() for p, tr in self.trackers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for p, tr in self.trackers.items():
+            tr.load_state_dict(state[p])

@@ -1,20 +1,21 @@
 """The training loop: rollout -> advantages -> noise measurement at theta_old -> update -> log.
 
-Reads top to bottom like CleanRL's single-file PPO; the algorithms' maths live in `agents`,
-the environments in `envs`, the noise-scale estimators in `rlnoise.noise`.
+Reads top to bottom like CleanRL's single-file PPO. What differs between PPO and A2C lives in
+one `agents.algos.Algorithm` object, picked once; the rollout phase in `rlnoise.rollout`, the
+noise bookkeeping in `rlnoise.measure.NoiseMonitor`, the TensorBoard output in
+`rlnoise.tblog.MetricsSink`, the summary record in `rlnoise.summary` (docs/design.md,
+"One training update" and "Stopping").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import os
-import signal
-import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -22,27 +23,23 @@ import numpy as np
 import torch
 
 import envs
-from agents.a2c import A2CHyper, a2c_update
-from agents.advantages import gae, nstep_returns
-from agents.losses import a2c_loss_parts, ppo_loss_parts
-from agents.networks import make_network
-from agents.ppo import NonFiniteLossError, PPOHyper, ppo_update
-from agents.storage import RolloutStorage
+from agents.algos import ALGORITHMS, Algorithm, make_algorithm
+from agents.networks import ActorCritic, make_network
+from agents.ppo import NonFiniteLossError
 from rlnoise.checkpoint import (
     CHECKPOINT_NAME,
     atomic_write_json,
     load_checkpoint,
     save_checkpoint,
 )
-from rlnoise.config import ALGOS, DEVICES, PRECISIONS, TrainConfig
+from rlnoise.config import ALGOS, DEVICES, PRECISIONS, ConfigError, TrainConfig
+from rlnoise.graceful import GracefulStop
 from rlnoise.history import RunHistory, noise_summary
-from rlnoise.measure import REPORTED_PARTS, make_groups, measure, measurement_batch
-from rlnoise.noise import NoiseScaleTracker
-from rlnoise.tblog import finite_or_none, open_writer
-
-
-class ConfigError(ValueError):
-    """Bad user input for a run; reported as one line with exit status 2."""
+from rlnoise.measure import Measurement, NoiseMonitor, make_groups
+from rlnoise.progress import progress_bar
+from rlnoise.rollout import RolloutCollector
+from rlnoise.summary import RunSummary
+from rlnoise.tblog import MetricsSink
 
 
 class TrainingInterrupted(Exception):
@@ -91,7 +88,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (c.checkpoint_every >= 1, "--checkpoint-every must be at least 1"),
         (c.episode_window >= 1, "--episode-window must be at least 1"),
     ]
-    if c.algo == "ppo":
+    if c.algo == "ppo":  # the minibatch flags mean nothing to A2C
         checks += [
             (c.num_minibatches >= 1, "--num-minibatches must be at least 1"),
             (
@@ -123,6 +120,20 @@ def prepare_run_dir(path: Path) -> Path:
     return path
 
 
+def autocast_for(device: torch.device, precision: str) -> torch.autocast | None:
+    """bf16 autocast for the update, or None for full precision ("auto" means fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return None
+
+
+def algorithm_for(cfg: TrainConfig, autocast: torch.autocast | None = None) -> Algorithm:
+    """The config's algorithm, its hyperparameters read from the same-named config fields."""
+    hyper_cls = ALGORITHMS[cfg.algo].Hyper
+    hp = hyper_cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(hyper_cls)})
+    return make_algorithm(cfg.algo, hp, autocast)
+
+
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -145,56 +156,32 @@ class Trainer:
         self.env = envs.make(
             cfg.env_id, cfg.n_envs, cfg.seed, cfg.backend, cfg.protocol, cfg.env_threads
         )
-        obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
-        channels_last = cfg.channels_last if cfg.channels_last is not None else True
-        self.model = make_network(
-            self.env.obs_kind, obs_space.shape, int(act_space.n), channels_last
-        )
-        self.model.to(self.device)
-        if cfg.algo == "ppo":
-            # fused Adam: same update, one kernel (4x faster step on CPU, benchmarks/RESULTS.md)
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=True
-            )
-        else:
-            self.optimizer = torch.optim.RMSprop(
-                self.model.parameters(),
-                lr=cfg.lr,
-                alpha=cfg.rms_alpha,
-                eps=cfg.rms_eps,
-                foreach=True,
-            )
-        obs_dtype = torch.uint8 if obs_space.dtype == np.uint8 else torch.float32
-        self.storage = RolloutStorage(
-            cfg.n_steps, cfg.n_envs, obs_space.shape, obs_dtype, self.device
-        )
-        self._host_rewards = np.zeros((cfg.n_steps, cfg.n_envs), dtype=np.float32)
-        self._host_dones = np.zeros((cfg.n_steps, cfg.n_envs), dtype=bool)
-        self._pinned: torch.Tensor | None = None
+        self.model = self._make_model()
+        self.algo = algorithm_for(cfg, autocast_for(self.device, cfg.precision))
+        self.optimizer = self.algo.make_optimizer(self.model.parameters())
+        self.collector = RolloutCollector(self.env, cfg.n_steps, cfg.n_envs, self.device)
+        self.storage = self.collector.storage
         self.num_updates = cfg.total_steps // cfg.batch_size
-        self.groups = make_groups(cfg.n_steps, cfg.n_envs, cfg.noise_groups)
-        self.trackers = {p: NoiseScaleTracker(cfg.noise_decay) for p in REPORTED_PARTS}
+        groups = make_groups(cfg.n_steps, cfg.n_envs, cfg.noise_groups)
+        self.noise_monitor = NoiseMonitor(
+            groups, cfg.noise_decay, cfg.noise_every, cfg.b_noise_every, enabled=cfg.noise
+        )
+        self.groups, self.trackers = groups, self.noise_monitor.trackers
         self.history = RunHistory()
         self.update = 0
         self.global_step = 0
         self.elapsed_before = 0.0  # wall seconds of earlier sessions of this run
-        self._session_start = time.time()
+        self._session_start, self._session_first_step = time.time(), 0
         if state is not None:
             self._restore(state)
-        self.recent = deque(self.history.recent_returns, maxlen=cfg.episode_window)
-        self.ppo_hp = PPOHyper(
-            cfg.clip_coef,
-            cfg.clip_vloss,
-            cfg.vf_coef,
-            cfg.ent_coef,
-            cfg.max_grad_norm,
-            cfg.update_epochs,
-            cfg.num_minibatches,
-            cfg.norm_adv,
-        )
-        self.a2c_hp = A2CHyper(cfg.vf_coef, cfg.ent_coef, cfg.max_grad_norm, cfg.norm_adv)
-        self.autocast = self._autocast()
-        self._stop_requested = False
+        self.recent = deque(self.history.recent_returns, maxlen=self.cfg.episode_window)
+        self.stop = GracefulStop()
+
+    def _make_model(self) -> ActorCritic:
+        obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
+        channels_last = self.cfg.channels_last if self.cfg.channels_last is not None else True
+        model = make_network(self.env.obs_kind, obs_space.shape, int(act_space.n), channels_last)
+        return model.to(self.device)
 
     # -- state ------------------------------------------------------------------------
     def _restore(self, state: dict) -> None:
@@ -204,14 +191,13 @@ class Trainer:
         self.global_step = int(state["global_step"])
         self.elapsed_before = float(state.get("elapsed", 0.0))
         self.history = RunHistory.from_state(state["history"])
-        for p, tr in self.trackers.items():
-            tr.load_state_dict(state["trackers"][p])
+        self.noise_monitor.load_state_dict(state["trackers"])
         torch.set_rng_state(state["rng_torch"])
         np.random.set_state(_np_state_from(state["rng_numpy"]))
         if self.device.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"])
 
-    def _state(self, rng_torch: torch.Tensor, rng_numpy: dict) -> dict:
+    def _state(self) -> dict:
         self.history.recent_returns = list(self.recent)
         st = {
             "model": self.model.state_dict(),
@@ -221,140 +207,134 @@ class Trainer:
             "global_step": self.global_step,
             "elapsed": self.elapsed_before + (time.time() - self._session_start),
             "history": self.history.state_dict(),
-            "trackers": {p: tr.state_dict() for p, tr in self.trackers.items()},
-            "rng_torch": rng_torch,
-            "rng_numpy": rng_numpy,
+            "trackers": self.noise_monitor.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_numpy": _np_state(),
         }
         if self.device.type == "cuda":
             st["rng_cuda"] = torch.cuda.get_rng_state()
         return st
 
     def save(self) -> None:
-        save_checkpoint(
-            self.run_dir / CHECKPOINT_NAME, self._state(torch.get_rng_state(), _np_state())
-        )
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, self._state())
 
-    def _autocast(self):
-        prec = self.cfg.precision
-        if prec == "auto":
-            prec = "fp32"
-        if prec == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return None
-
-    # -- phases -------------------------------------------------------------------------
+    # -- the phases of one update ---------------------------------------------------------
     def to_device(self, obs: np.ndarray) -> torch.Tensor:
-        """Observation batch to the learner's device: through a pinned buffer and a
-        non-blocking copy on CUDA; zero-copy on the CPU."""
-        x = torch.from_numpy(obs)
-        if self.device.type == "cpu":
-            return x
-        if self._pinned is None:
-            self._pinned = torch.empty_like(x).pin_memory()
-        self._pinned.copy_(x)
-        return self._pinned.to(self.device, non_blocking=True)
+        return self.collector.to_device(obs)
 
-    def rollout(self, obs: torch.Tensor, writer) -> torch.Tensor:
-        """Collect n_steps x n_envs transitions into storage; returns the next observation.
-        The one host-device sync per step is the action transfer that env.step needs."""
-        s, env, cfg = self.storage, self.env, self.cfg
-        rewards, dones = self._host_rewards, self._host_dones
-        for t in range(cfg.n_steps):
-            s.obs[t] = obs
-            with torch.inference_mode():
-                action, logp, value = self.model.act(obs)
-            s.actions[t], s.logprobs[t], s.values[t] = action, logp, value
-            next_obs, reward, term, trunc, info = env.step(action.cpu().numpy())
-            rewards[t] = np.sign(reward) if env.reward_clip else reward
-            np.logical_or(term, trunc, out=dones[t])
-            obs = self.to_device(next_obs)
-            self.global_step += cfg.n_envs
-            done = info["episode_done"]
-            if done.any():
-                for i in np.flatnonzero(done):
-                    ret, length = float(info["episode_return"][i]), int(info["episode_length"][i])
-                    self.recent.append(ret)
-                    self.history.episodes += 1
-                    writer.add_scalar("charts/episodic_return", ret, self.global_step)
-                    writer.add_scalar("charts/episodic_length", length, self.global_step)
-        s.rewards.copy_(torch.from_numpy(rewards), non_blocking=True)
-        s.dones.copy_(torch.from_numpy(dones), non_blocking=True)
+    def rollout(self, obs: torch.Tensor, metrics: MetricsSink) -> torch.Tensor:
+        """Collect n_steps x n_envs transitions into storage; returns the next observation."""
+        obs, episodes = self.collector.collect(self.model, obs)
+        for ep in episodes:
+            step = self.global_step + (ep.t + 1) * self.cfg.n_envs
+            self.recent.append(ep.ret)
+            self.history.episodes += 1
+            metrics.scalar("charts/episodic_return", ep.ret, step)
+            metrics.scalar("charts/episodic_length", ep.length, step)
+        self.global_step += self.cfg.batch_size
         return obs
 
     def advantages(self, next_obs: torch.Tensor) -> None:
-        s, cfg = self.storage, self.cfg
+        s = self.storage
         with torch.inference_mode():
             last_value = self.model(next_obs)[1]
-        if cfg.gae_lambda is None:
-            adv, ret = nstep_returns(s.rewards, s.values, s.dones, last_value, cfg.gamma)
-        else:
-            adv, ret = gae(s.rewards, s.values, s.dones, last_value, cfg.gamma, cfg.gae_lambda)
+        ret, adv = self.algo.returns_and_advantages(s.rewards, s.values, s.dones, last_value)
         s.advantages.copy_(adv)
         s.returns.copy_(ret)
 
-    def loss_fn(self):
-        cfg = self.cfg
-        if cfg.algo == "ppo":
-            return lambda m, b: ppo_loss_parts(m, b, cfg.clip_coef, cfg.clip_vloss, False)
-        return lambda m, b: a2c_loss_parts(m, b, False)
-
-    def measure_noise(self, writer):
+    def measure_noise(self, metrics: MetricsSink) -> Measurement:
         """Group gradients at theta_old; logs raw and smoothed estimates; returns the
         measurement (A2C reuses its mean gradient for the update)."""
-        cfg = self.cfg
-        batch = measurement_batch(self.storage.batch(), normalize_adv=cfg.norm_adv)
-        want_b_noise = cfg.b_noise_every > 0 and self.update % cfg.b_noise_every == 0
-        m = measure(
-            self.model, self.loss_fn(), batch, self.groups, cfg.vf_coef, cfg.ent_coef, want_b_noise
+        m, record = self.noise_monitor.measure(
+            self.model, self.algo, self.storage.batch(), self.update, self.global_step, metrics
         )
-        rec: dict = {"step": self.global_step, "update": self.update}
-        for part, est in m.estimates.items():
-            tr = self.trackers[part]
-            tr.update(est.grad_sq, est.trace)
-            rec[part] = {
-                "grad_sq": est.grad_sq,
-                "trace": est.trace,
-                "b_simple": est.b_simple,
-                "ema_b_simple": tr.b_simple,
-            }
-            for name, raw, smooth in (
-                ("b_simple", est.b_simple, tr.b_simple),
-                ("grad_sq", est.grad_sq, tr.grad_sq),
-                ("trace", est.trace, tr.trace),
-            ):
-                if finite_or_none(raw) is not None:
-                    writer.add_scalar(f"noise_raw/{part}/{name}", raw, self.global_step)
-                if finite_or_none(smooth) is not None:
-                    writer.add_scalar(f"noise/{part}/{name}", smooth, self.global_step)
-        if m.b_noise is not None:
-            rec["b_noise"] = dataclasses.asdict(m.b_noise)
-            if finite_or_none(m.b_noise.b_noise) is not None:
-                writer.add_scalar("noise/total/b_noise", m.b_noise.b_noise, self.global_step)
-        self.history.noise.append(rec)
+        self.history.noise.append(record)
         return m
 
-    def learn(self, measurement) -> dict[str, float]:
+    def learn(self, measurement: Measurement | None) -> dict[str, float]:
+        return self.algo.update(self.model, self.optimizer, self.storage.batch(), measurement)
+
+    def train_step(
+        self, obs: torch.Tensor, metrics: MetricsSink
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One update: anneal lr, rollout, advantages, noise at theta_old, learn. Returns the
+        next observation and the update's loss statistics."""
+        if self.cfg.anneal_lr:
+            frac = 1.0 - self.update / self.num_updates
+            for g in self.optimizer.param_groups:
+                g["lr"] = frac * self.cfg.lr
+        obs = self.rollout(obs, metrics)
+        self.advantages(obs)
+        m = self.measure_noise(metrics) if self.noise_monitor.due(self.update) else None
+        stats = self.learn(m)
+        self.update += 1
+        return obs, stats
+
+    # -- the stop rule ----------------------------------------------------------------------
+    def done(self) -> bool:
+        """The run stops when its step budget is spent or the target was reached."""
+        target_reached = (
+            self.cfg.target_return is not None and self.history.target_update is not None
+        )
+        return self.update >= self.num_updates or target_reached
+
+    def _reaches_target(self, mean_return: float) -> bool:
+        """The target counts once a full window of recent episodes averages at least it."""
         cfg = self.cfg
-        if cfg.algo == "ppo":
-            flat = self.storage.batch().flat()
-            return ppo_update(self.model, self.optimizer, flat, self.ppo_hp, self.autocast)
-        batch = measurement_batch(self.storage.batch(), normalize_adv=cfg.norm_adv).flat()
-        if measurement is not None:
-            return a2c_update(
-                self.model,
-                self.optimizer,
-                batch,
-                self.a2c_hp,
-                grad=measurement.total_grad,
-                parts=measurement.losses,
-            )
-        return a2c_update(self.model, self.optimizer, batch, self.a2c_hp)
+        return (
+            cfg.target_return is not None
+            and len(self.recent) >= cfg.episode_window
+            and mean_return >= cfg.target_return
+        )
+
+    def _record_progress(self) -> float:
+        """Append this update's learning-curve point; note the first update at the target."""
+        mean_ret = float(np.mean(self.recent)) if self.recent else math.nan
+        self.history.curve.append([self.global_step, self.update, mean_ret])
+        if self.history.target_update is None and self._reaches_target(mean_ret):
+            self.history.target_update, self.history.target_step = self.update, self.global_step
+        return mean_ret
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> dict:
+        """Train until `done()`; save, write summary.json and return the summary mapping.
+        The first Ctrl-C/SIGTERM finishes the update, saves and raises TrainingInterrupted;
+        a second one stops at once, keeping the last checkpoint."""
         cfg = self.cfg
-        resumed_at = self.global_step if self.update > 0 else None
-        writer = open_writer(self.run_dir, purge_step=resumed_at)
+        metrics = MetricsSink.open(
+            self.run_dir, purge_step=self.global_step if self.update > 0 else None
+        )
+        obs = self._reset_env()
+        total = self.num_updates * cfg.batch_size
+        bar = progress_bar(cfg.progress, total, self.global_step)
+        self._session_start, self._session_first_step = time.time(), self.global_step
+        self.stop = GracefulStop()  # a fresh flag for each session
+        try:
+            with self._stopping():
+                while not self.done():
+                    obs, stats = self.train_step(obs, metrics)
+                    mean_ret = self._record_progress()
+                    self._log(metrics, stats, mean_ret, bar)
+                    if self.on_update is not None:
+                        self.on_update(self)
+                    self._checkpoint()
+        except BaseException:
+            bar.close()
+            metrics.close()
+            self.env.close()
+            raise
+        bar.close()
+        self.save()
+        wall = time.time() - self._session_start
+        summary = self.summary(wall, self.global_step - self._session_first_step)
+        atomic_write_json(self.run_dir / "summary.json", summary)
+        metrics.close()
+        self.env.close()
+        return summary
+
+    def _reset_env(self) -> torch.Tensor:
+        """The first observation of this session (a resumed run reseeds by its update count)."""
+        cfg = self.cfg
         env_seed = cfg.seed if self.update == 0 else cfg.seed + 1_000_003 * self.update
         obs = self.to_device(self.env.reset(seed=env_seed))
         if self.groups.by == "time" and cfg.noise and self.update == 0:
@@ -363,33 +343,15 @@ class Trainer:
                 "rollout (correlated, so B_simple is biased low)",
                 flush=True,
             )
-        bar = _progress(cfg, self.global_step)
-        start_time, start_step = time.time(), self.global_step
-        self._session_start = start_time
-        old_handlers = self._install_stop_handlers()
+        return obs
+
+    @contextlib.contextmanager
+    def _stopping(self) -> Iterator[None]:
+        """Signals handled by `self.stop` for the block; a second signal and a non-finite loss
+        become errors that say where the run stands."""
         try:
-            while self.update < self.num_updates and not self._target_reached():
-                if cfg.anneal_lr:
-                    frac = 1.0 - self.update / self.num_updates
-                    for g in self.optimizer.param_groups:
-                        g["lr"] = frac * cfg.lr
-                obs = self.rollout(obs, writer)
-                self.advantages(obs)
-                m = None
-                if cfg.noise and self.update % cfg.noise_every == 0:
-                    m = self.measure_noise(writer)
-                stats = self.learn(m)
-                self.update += 1
-                self._log(writer, stats, start_time, start_step, bar)
-                if self.on_update is not None:
-                    self.on_update(self)
-                if self.update % cfg.checkpoint_every == 0 or self._stop_requested:
-                    self.save()
-                if self._stop_requested:
-                    raise TrainingInterrupted(
-                        f"stopped at update {self.update} (checkpoint saved); continue with: "
-                        f"rlnoise train --resume {self.run_dir}"
-                    )
+            with self.stop.installed():
+                yield
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
             raise TrainingInterrupted(
                 f"interrupted; the last checkpoint is kept; continue with: "
@@ -399,93 +361,64 @@ class Trainer:
             raise NonFiniteLossError(
                 f"{e}; stopped at update {self.update}, the last good checkpoint is kept"
             ) from None
-        finally:
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
-            if sys.exc_info()[0] is not None:
-                bar.close()
-                writer.close()
-                self.env.close()
-        bar.close()
-        self.save()
-        summary = self.summary(time.time() - start_time, self.global_step - start_step)
-        atomic_write_json(self.run_dir / "summary.json", summary)
-        writer.close()
-        self.env.close()
-        return summary
 
-    def _install_stop_handlers(self) -> dict:
-        """Ctrl-C / SIGTERM finish the current update, save, and stop; a second one stops now."""
-        self._stop_requested = False
+    def _checkpoint(self) -> None:
+        """Save every checkpoint_every updates; after a first stop signal, save and stop."""
+        if self.update % self.cfg.checkpoint_every == 0 or self.stop.requested:
+            self.save()
+        if self.stop.requested:
+            raise TrainingInterrupted(
+                f"stopped at update {self.update} (checkpoint saved); continue with: "
+                f"rlnoise train --resume {self.run_dir}"
+            )
 
-        def handler(signum, frame):
-            if self._stop_requested:
-                raise KeyboardInterrupt
-            self._stop_requested = True
-
-        old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return old
-
-    def _target_reached(self) -> bool:
-        return self.cfg.target_return is not None and self.history.target_update is not None
-
-    def _log(self, writer, stats, start_time, start_step, bar) -> None:
-        cfg, step = self.cfg, self.global_step
-        sps = (step - start_step) / max(time.time() - start_time, 1e-9)
-        writer.add_scalar("charts/sps", sps, step)
-        writer.add_scalar("charts/learning_rate", self.optimizer.param_groups[0]["lr"], step)
-        for k in ("policy", "value", "entropy"):
-            writer.add_scalar(f"losses/{k}", stats[k], step)
-        for k in ("approx_kl", "clipfrac"):
+    def _log(self, metrics: MetricsSink, stats: dict, mean_ret: float, bar) -> None:
+        step = self.global_step
+        elapsed = max(time.time() - self._session_start, 1e-9)
+        sps = (step - self._session_first_step) / elapsed
+        metrics.scalar("charts/sps", sps, step)
+        metrics.scalar("charts/learning_rate", self.optimizer.param_groups[0]["lr"], step)
+        for k in ("policy", "value", "entropy", "approx_kl", "clipfrac"):
             if k in stats:
-                writer.add_scalar(f"losses/{k}", stats[k], step)
-        mean_ret = float(np.mean(self.recent)) if self.recent else math.nan
-        self.history.curve.append([step, self.update, mean_ret])
-        if (
-            cfg.target_return is not None
-            and self.history.target_update is None
-            and len(self.recent) >= cfg.episode_window
-            and mean_ret >= cfg.target_return
-        ):
-            self.history.target_update, self.history.target_step = self.update, step
+                metrics.scalar(f"losses/{k}", stats[k], step)
         bar.update(step - bar.n)
         post = {"sps": f"{sps:,.0f}", "return": f"{mean_ret:.1f}"}
         if self.trackers["policy"].n_updates:
             post["B_simple(pol)"] = f"{self.trackers['policy'].b_simple:,.0f}"
         bar.set_postfix(post, refresh=False)
 
-    def summary(self, wall: float, steps: int) -> dict:
+    # -- the record ---------------------------------------------------------------------
+    def run_summary(self, wall: float, steps: int) -> RunSummary:
+        """The run so far; `wall` and `steps` are this session's (for its steps per second)."""
         h, cfg = self.history, self.cfg
-        mean_ret = float(np.mean(self.recent)) if self.recent else None
-        return {
-            "run_dir": str(self.run_dir),
-            "env": cfg.env_id,
-            "algo": cfg.algo,
-            "n_envs": cfg.n_envs,
-            "seed": cfg.seed,
-            "lr": cfg.lr,
-            "batch_size": cfg.batch_size,
-            "updates": self.update,
-            "global_step": self.global_step,
-            "episodes": h.episodes,
-            "recent_mean_return": mean_ret,
-            "episode_window": cfg.episode_window,
-            "wall_seconds": self.elapsed_before + wall,  # over all sessions of the run
-            "sps": steps / wall if wall > 0 else None,  # this session's
-            "target": cfg.target_return,
-            "target_update": h.target_update,
-            "target_step": h.target_step,
-            "noise_groups": {"by": self.groups.by, "sizes": self.groups.sizes},
-            "noise": noise_summary(h.noise),
-            "curve": h.curve,
-            "noise_history": h.noise,
-            "env_spec": self.env.spec_info,
-        }
+        return RunSummary(
+            run_dir=str(self.run_dir),
+            env=cfg.env_id,
+            algo=cfg.algo,
+            n_envs=cfg.n_envs,
+            seed=cfg.seed,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            updates=self.update,
+            global_step=self.global_step,
+            episodes=h.episodes,
+            recent_mean_return=float(np.mean(self.recent)) if self.recent else None,
+            episode_window=cfg.episode_window,
+            wall_seconds=self.elapsed_before + wall,
+            sps=steps / wall if wall > 0 else None,
+            target=cfg.target_return,
+            target_update=h.target_update,
+            target_step=h.target_step,
+            noise_groups={"by": self.groups.by, "sizes": self.groups.sizes},
+            noise=noise_summary(h.noise),
+            curve=h.curve,
+            noise_history=h.noise,
+            env_spec=self.env.spec_info,
+        )
+
+    def summary(self, wall: float, steps: int) -> dict:
+        """`run_summary(...).to_dict()`: the mapping summary.json holds."""
+        return self.run_summary(wall, steps).to_dict()
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -505,36 +438,6 @@ def _np_state() -> dict:
 def _np_state_from(d: dict) -> tuple:
     keys = d["keys"].numpy().astype(np.uint32)
     return (d["name"], keys, d["pos"], d["has_gauss"], d["cached"])
-
-
-class _NoBar:
-    n = 0
-
-    def update(self, k: int) -> None:
-        self.n += k
-
-    def set_postfix(self, *a, **k) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(cfg: TrainConfig, initial: int):
-    if not cfg.progress:
-        bar = _NoBar()
-        bar.n = initial
-        return bar
-    from tqdm import tqdm
-
-    return tqdm(
-        total=(cfg.total_steps // cfg.batch_size) * cfg.batch_size,
-        initial=initial,
-        unit="step",
-        unit_scale=True,
-        dynamic_ncols=True,
-        disable=os.environ.get("RLNOISE_NO_PROGRESS") == "1",
-    )
 
 
 # ----------------------------------------------------------------------------- entry points

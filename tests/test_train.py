@@ -1,5 +1,6 @@
 """Training: learning, determinism, checkpoint/resume round trips, bad input, NaN handling."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,7 +15,9 @@ import torch
 from rlnoise.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from rlnoise.cli import main
 from rlnoise.config import TrainConfig
-from rlnoise.train import resume, start
+from rlnoise.errors import UserError
+from rlnoise.summary import RunSummary
+from rlnoise.train import ConfigError, resume, start, validate
 
 
 def small_cfg(tmp_path: Path, **kw) -> TrainConfig:
@@ -87,6 +90,8 @@ def test_resume_restores_everything(tmp_path):
     cfg = small_cfg(tmp_path, total_steps=2 * 32 * 4)
     first = start(cfg).run()
     assert first["updates"] == 4
+    written = json.loads((Path(cfg.run_dir) / "summary.json").read_text())
+    assert set(written) == set(first) == {f.name for f in dataclasses.fields(RunSummary)}
     t = resume(cfg.run_dir, total_steps=2 * 32 * 6)
     assert (t.update, t.global_step) == (4, 256)
     assert t.history.noise == first["noise_history"]
@@ -223,6 +228,14 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, extra, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_config_errors_are_user_errors(tmp_path):
+    assert issubclass(ConfigError, UserError)
+    with pytest.raises(ConfigError, match="n-envs"):
+        validate(small_cfg(tmp_path, n_envs=0))
+    with pytest.raises(UserError, match="unknown config keys"):
+        TrainConfig.from_dict({"env_id": "CartPole-v1", "n_env": 2})
 
 
 def test_cuda_absent_is_bad_input(tmp_path, capsys):
