@@ -25,6 +25,7 @@ import torch
 from benchmarks._machine import machine_line
 from benchmarks.env_throughput import raw_rate
 from rlnoise.config import TrainConfig
+from rlnoise.tblog import MetricsSink
 from rlnoise.train import start
 
 
@@ -55,11 +56,6 @@ class GpuSampler(threading.Thread):
         return float(np.mean(self.samples)) if self.samples else None
 
 
-class _NullWriter:
-    def add_scalar(self, *a, **k) -> None:
-        pass
-
-
 def train_sps(n: int, device: str, seconds: float, noise_every: int | None) -> dict:
     """Iterations of the real loop for `seconds` after one warm-up; SPS and phase times."""
     with tempfile.TemporaryDirectory() as d:
@@ -74,7 +70,7 @@ def train_sps(n: int, device: str, seconds: float, noise_every: int | None) -> d
             run_dir=f"{d}/run",
         )
         t = start(cfg)
-        w = _NullWriter()
+        w = MetricsSink.null()
         obs = t.to_device(t.env.reset(seed=0))
         times = {"rollout": 0.0, "noise": 0.0, "update": 0.0}
         iters, returns = 0, []

@@ -3,7 +3,8 @@
     python -m benchmarks.minatar_throughput [--games all] [--envs 1024] [--seconds 3]
         [--device cpu|cuda] [--compile] [--threads N] [--json PATH]
 
-The original is one `minatar.Environment` stepping in a Python loop (its single-process rate);
+The original is one `minatar.Environment` stepping in a Python loop and building the observation
+an agent acts on (`state()`) every step, as a training loop does (its single-process rate);
 the torch backend steps `--envs` games per call on `--device`, eager and (with --compile) under
 torch.compile. Prints steps/s and the ratio torch / original per game (issue goal: >= 5x at
 1,024 envs on 2 CPU cores), and writes the figures as JSON with the machine they came from.
@@ -24,7 +25,7 @@ from envs.catalog import MINATAR_GAMES
 
 
 def original_rate(game: str, seconds: float) -> float:
-    """Steps/s of one original MinAtar game with random actions (autoreset on game end)."""
+    """Steps/s of one original MinAtar game with random actions: act, observe, autoreset."""
     from minatar import Environment
 
     env = Environment(game)
@@ -36,6 +37,7 @@ def original_rate(game: str, seconds: float) -> float:
     while time.perf_counter() - start < seconds:
         for a in actions[n % 900_000 : n % 900_000 + 1000]:
             _, done = env.act(int(a))
+            env.state()
             if done:
                 env.reset()
         n += 1000

@@ -25,19 +25,15 @@ from agents.networks import make_network
 from benchmarks._machine import machine_line
 from benchmarks.env_throughput import raw_rate
 from rlnoise.config import TrainConfig
+from rlnoise.tblog import MetricsSink
 from rlnoise.train import start
-
-
-class _NullWriter:
-    def add_scalar(self, *a, **k) -> None:
-        pass
 
 
 def loop_sps(cfg: TrainConfig, iters: int) -> float:
     with tempfile.TemporaryDirectory() as d:
         cfg.run_dir = f"{d}/run"
         t = start(cfg)
-        w = _NullWriter()
+        w = MetricsSink.null()
         obs = torch.as_tensor(t.env.reset(seed=0)).to(t.device)
 
         def one(obs):

@@ -92,12 +92,15 @@ def lockstep(
     slot_map: SlotMap,
     from_oracle: Callable[[object], dict[str, np.ndarray]],
     seed: int = 0,
+    from_torch: Callable[[dict], dict[str, np.ndarray]] | None = None,
 ) -> dict[str, int]:
     """Step the torch env and one oracle per env in lockstep; assert equality at every step.
 
     `policy(obs, gen)` returns full-set actions (use a -v0 id). `from_oracle(game)` gives the
     original game's state in the torch state's field names (a subset of them). Returns counts
     (episodes ended, reward total, steps) so tests can check that the run covered real play.
+    `from_torch(state)`, if given, maps the torch state to the compared fields (a canonical view,
+    for games whose state tensors are laid out differently from the original's lists).
     """
     venv = MinAtarTorchVecEnv(env_id, n_envs, seed)
     game = venv.game
@@ -107,7 +110,7 @@ def lockstep(
     oracles = [OracleEnv(game.name, slot_map) for _ in range(n_envs)]
     for i, o in enumerate(oracles):
         o.reset(_named(first[i, 1 + n_step :], game.reset_slots))
-    _compare(venv, oracles, obs, from_oracle, step=-1)
+    _compare(venv, oracles, obs, from_oracle, step=-1, from_torch=from_torch)
     gen_pol = torch.Generator().manual_seed(seed + 1)
     counts = {"episodes": 0, "reward": 0, "steps": 0}
     for t in range(n_steps):
@@ -123,23 +126,24 @@ def lockstep(
             assert done == bool(term[i]), f"step {t} env {i}: terminal {done} vs {bool(term[i])}"
             if done:
                 o.reset(_named(block[i, 1 + n_step :], game.reset_slots))
-        _compare(venv, oracles, obs, from_oracle, step=t)
+        _compare(venv, oracles, obs, from_oracle, step=t, from_torch=from_torch)
         counts["episodes"] += int(term.sum())
         counts["reward"] += float(reward.sum())
         counts["steps"] += n_envs
     return counts
 
 
-def _compare(venv, oracles, obs, from_oracle, step: int) -> None:
+def _compare(venv, oracles, obs, from_oracle, step: int, from_torch=None) -> None:
     want_obs = np.stack([o.game.state() for o in oracles]).transpose(0, 3, 1, 2)
     got_obs = obs.numpy().astype(bool)
     if not np.array_equal(want_obs, got_obs):
         bad = np.flatnonzero((want_obs != got_obs).reshape(len(oracles), -1).any(1))
         raise AssertionError(f"step {step}: observations differ in envs {bad[:10].tolist()}")
     rows = [from_oracle(o.game) for o in oracles]
+    state = venv.state if from_torch is None else from_torch(venv.state)
     for key in rows[0]:
         want = np.stack([np.asarray(r[key]) for r in rows])
-        got = venv.state[key].numpy()
+        got = np.asarray(state[key])
         if not np.array_equal(want, got.astype(want.dtype) if want.dtype != got.dtype else got):
             bad = np.flatnonzero((want.reshape(len(rows), -1) != got.reshape(len(rows), -1)).any(1))
             i = int(bad[0])
