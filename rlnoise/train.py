@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -154,7 +155,13 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.env = envs.make(
-            cfg.env_id, cfg.n_envs, cfg.seed, cfg.backend, cfg.protocol, cfg.env_threads
+            cfg.env_id,
+            cfg.n_envs,
+            cfg.seed,
+            cfg.backend,
+            cfg.protocol,
+            cfg.env_threads,
+            device=str(self.device),  # the torch backend steps on the learner's device
         )
         self.model = self._make_model()
         self.algo = algorithm_for(cfg, autocast_for(self.device, cfg.precision))
@@ -225,12 +232,15 @@ class Trainer:
     def rollout(self, obs: torch.Tensor, metrics: MetricsSink) -> torch.Tensor:
         """Collect n_steps x n_envs transitions into storage; returns the next observation."""
         obs, episodes = self.collector.collect(self.model, obs)
-        for ep in episodes:
-            step = self.global_step + (ep.t + 1) * self.cfg.n_envs
-            self.recent.append(ep.ret)
-            self.history.episodes += 1
-            metrics.scalar("charts/episodic_return", ep.ret, step)
-            metrics.scalar("charts/episodic_length", ep.length, step)
+        self.recent.extend(ep.ret for ep in episodes)
+        self.history.episodes += len(episodes)
+        for t, ended in itertools.groupby(episodes, key=lambda ep: ep.t):
+            # one point per rollout step: the mean over the games that ended at it (thousands
+            # of envs end many games per step)
+            ended = list(ended)
+            step = self.global_step + (t + 1) * self.cfg.n_envs
+            metrics.scalar("charts/episodic_return", _mean(ep.ret for ep in ended), step)
+            metrics.scalar("charts/episodic_length", _mean(ep.length for ep in ended), step)
         self.global_step += self.cfg.batch_size
         return obs
 
@@ -422,6 +432,11 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _mean(xs: Iterable[float]) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs)
 
 
 def _np_state() -> dict:
