@@ -1,4 +1,10 @@
-"""`rlnoise` command line: train, evaluate, study, report."""
+"""`rlnoise` command line: train, evaluate, study, report.
+
+The error contract (docs/design.md, "Errors"): a user error (`rlnoise.errors.USER_ERRORS`) becomes one
+line on stderr and exit status 2; any other exception keeps its traceback. The top-level imports
+are torch-free so that `rlnoise report` never loads torch: the commands that train or evaluate
+import their modules when they run.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import json
 import sys
 import typing
 
-from rlnoise.config import TrainConfig
+from rlnoise.config import ConfigError, TrainConfig
+from rlnoise.errors import USER_ERRORS
+from rlnoise.study.cli import STUDY_COMMANDS, add_study_parsers
 
 _SKIP = {"extra", "run_dir"}
 _ALGO_DEP = {"lr", "n_steps", "vf_coef", "norm_adv", "gae_lambda", "noise_every"}
@@ -83,12 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=int, default=10)
     e.add_argument("--seed", type=int, default=12345)
     e.add_argument("--greedy", action="store_true", help="argmax actions instead of sampling")
-    try:
-        from rlnoise.study_cli import add_study_parsers
-    except ImportError:  # study not built yet
-        pass
-    else:
-        add_study_parsers(sub)
+    add_study_parsers(sub)
     return parser
 
 
@@ -109,6 +112,8 @@ def _describe(cfg: TrainConfig, trainer) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # torch-heavy: imported here so that `rlnoise report` stays torch-free (see the docstring)
+    from agents.ppo import NonFiniteLossError
     from rlnoise import train as T
 
     given = {k: v for k, v in vars(args).items() if v is not None}
@@ -118,13 +123,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = set(given) - {"total_steps", "progress"}
         if extra:
             flags = ", ".join(sorted(_flag(k) for k in extra))
-            raise T.ConfigError(f"--resume takes the saved config; drop {flags}")
+            raise ConfigError(f"--resume takes the saved config; drop {flags}")
         trainer = T.resume(resume_dir, given.get("total_steps"), progress=given.get("progress"))
         print(f"resuming at update {trainer.update}, step {trainer.global_step:,}", flush=True)
     else:
         trainer = T.start(TrainConfig(**given))
     print(_describe(trainer.cfg, trainer), flush=True)
-    summary = trainer.run()
+    try:
+        summary = trainer.run()
+    except T.TrainingInterrupted as e:
+        print(f"rlnoise: {e}", file=sys.stderr)
+        return 130
+    except NonFiniteLossError as e:
+        print(f"rlnoise: error: {e}", file=sys.stderr)
+        return 1
     _print_summary(summary)
     return 0
 
@@ -147,7 +159,7 @@ def _print_summary(s: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rlnoise.evaluate import evaluate
+    from rlnoise.evaluate import evaluate  # torch-heavy: see the module docstring
 
     r = evaluate(args.run_dir, args.episodes, args.seed, args.greedy)
     print(
@@ -158,28 +170,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, **STUDY_COMMANDS}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from agents.ppo import NonFiniteLossError
-    from rlnoise.train import TrainingInterrupted
-
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    args = build_parser().parse_args(argv)
     try:
-        from rlnoise.study_cli import STUDY_COMMANDS
-
-        handlers |= STUDY_COMMANDS
-    except ImportError:
-        pass
-    try:
-        return handlers[args.command](args)
-    except TrainingInterrupted as e:
-        print(f"rlnoise: {e}", file=sys.stderr)
-        return 130
-    except NonFiniteLossError as e:
-        print(f"rlnoise: error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:  # ConfigError, EnvError, CheckpointError, bad study input
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"rlnoise: error: {msg}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from statistics import median
 
-from rlnoise.measure import REPORTED_PARTS
+from rlnoise.parts import REPORTED_PARTS
 
 
 @dataclass

@@ -4,11 +4,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from rlnoise.pareto import BootstrapResult, ParetoFit, bootstrap_b_crit, fit_pareto
-
-torch.set_num_threads(1)
 
 BATCHES = 2.0 ** np.arange(3, 11)  # 8 .. 1024, eight points
 

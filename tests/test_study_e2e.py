@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rlnoise.cli import main
-from rlnoise.study_analysis import crossing_update
+from rlnoise.study.analysis import crossing_update
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -127,6 +127,8 @@ def test_report_of_a_directory_without_a_study(tmp_path, capsys):
         (["--env", "Acrobot-v1"], "--target is required"),
         (["--ray-address", "auto"], "--backend ray"),
         (["--max-steps", "100"], "max-steps"),
+        (["--workers", "0"], "--workers"),
+        (["--threads-per-run", "-1"], "--threads-per-run"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, msg):

@@ -1,10 +1,5 @@
-"""Env-count scaling studies: which runs to train, and in which order.
-
-A study trains one agent per (batch size, learning rate, seed) to a target return, counts the
-steps S (updates) and samples E = S*B each run needed, and fits the steps-samples trade-off of
-McCandlish et al. 2018 (eq. 2.11) to get B_crit (`rlnoise.study_analysis`). This module holds
-the study's configuration, the learning-rate rules and the planner; `rlnoise.study_runner`
-executes the plan.
+"""What a study measures (`StudyConfig`), how it executes (`ExecOptions`), and its
+learning-rate rules.
 
 Batch size B = n_envs * n_steps observations. Learning-rate rules (B0 = the smallest B, base =
 --lr or the algorithm's default):
@@ -14,24 +9,18 @@ Batch size B = n_envs * n_steps observations. Learning-rate rules (B0 = the smal
 - linear: lr(B) = base * min(B/B0, LINEAR_CAP)
 - grid:   lr(B) = base * sqrt(B/B0) * 4**k for k in {-1, 0, +1}; where the fastest run at a B used
   the grid's lowest or highest lr, the grid at that B is widened by one more factor of 4 beyond
-  that edge, at most MAX_WIDENINGS times.
-
-The planner is a pure function of the study config and the results of finished runs, so a
-resumed study plans the same runs. For the grid rule it works in stages per batch size: stage 0
-trains the central lr (k = 0) for every seed; stage 1 the other lrs of the base grid; each later
-stage is one widening. A run of stage >= 1 stops once it has used as many updates as the fastest
-finished run at its batch size (`cap_by_fastest`): past that point it can no longer be the fastest
-run at that B, so the fitted front is the same as without the cap, for every target.
+  that edge, at most MAX_WIDENINGS times (`rlnoise.study.plan`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rlnoise.config import ALGO_DEFAULTS, ALGOS
+from rlnoise.errors import UserError
 
 LR_RULES = ("const", "sqrt", "linear", "grid")
 BACKENDS = ("local", "ray")
@@ -41,14 +30,14 @@ MAX_WIDENINGS = 2  # per batch size
 LINEAR_CAP = 64.0  # the linear rule's lr stops growing at 64x the base lr
 
 
-class StudyError(ValueError):
+class StudyError(UserError):
     """Bad study input or a study that could not be fitted; reported as one line, exit 2."""
 
 
 @dataclass(frozen=True)
 class StudyConfig:
     """What a study measures. Two runs of `rlnoise study` on the same directory must agree on
-    every field here; how it is executed (backend, workers) may change between them."""
+    every field here; how it is executed (`ExecOptions`) may change between them."""
 
     env_id: str = "CartPole-v1"
     algo: str = "ppo"
@@ -103,6 +92,17 @@ class StudyConfig:
         return cls(**kw)
 
 
+@dataclass(frozen=True)
+class ExecOptions:
+    """How a study executes; may differ between sessions of the same study."""
+
+    backend: str = "local"
+    workers: int | None = None  # default: cores // threads_per_run (local), cluster CPUs (ray)
+    ray_address: str | None = None
+    threads_per_run: int = 1
+    device: str = "cpu"
+
+
 def validate_study(cfg: StudyConfig) -> StudyConfig:
     """Check a study config; returns it with n_envs and targets sorted. Raises StudyError."""
     if cfg.algo not in ALGOS:
@@ -143,6 +143,18 @@ def validate_study(cfg: StudyConfig) -> StudyConfig:
     return dataclasses.replace(cfg, n_envs=tuple(sorted(n)), targets=tuple(sorted(t)))
 
 
+def validate_exec(ex: ExecOptions) -> None:
+    """Check the execution options. Raises StudyError."""
+    if ex.threads_per_run < 1:
+        raise StudyError(f"--threads-per-run must be at least 1 (got {ex.threads_per_run})")
+    if ex.backend not in BACKENDS:
+        raise StudyError(f"unknown --backend {ex.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if ex.ray_address and ex.backend != "ray":
+        raise StudyError("--ray-address needs --backend ray")
+    if ex.workers is not None and ex.workers < 1:
+        raise StudyError(f"--workers must be at least 1 (got {ex.workers})")
+
+
 def algo_default_lr(algo: str) -> float:
     return float(ALGO_DEFAULTS[algo]["lr"])  # type: ignore[arg-type]
 
@@ -166,6 +178,16 @@ def lr_for(cfg: StudyConfig, n_envs: int, k: int = 0) -> float:
     return float(f"{lr:.6g}")  # stable names and JSON
 
 
+def lr_multiplier(cfg: StudyConfig, k: int) -> float:
+    """The factor of grid exponent k over the sqrt rule (1 for the other rules)."""
+    return cfg.grid_factor**k if cfg.lr_rule == "grid" else 1.0
+
+
+def mult_str(m: float) -> str:
+    """A multiplier as 4 or 1/4."""
+    return f"1/{1 / m:g}" if m < 1 else f"{m:g}"
+
+
 def describe_lr_rule(cfg: StudyConfig) -> str:
     base = f"base lr {cfg.lr:g} at the smallest batch B0 = {cfg.b0:,}"
     if cfg.lr_rule == "const":
@@ -174,131 +196,9 @@ def describe_lr_rule(cfg: StudyConfig) -> str:
         return f"sqrt: lr = base * sqrt(B/B0), {base}"
     if cfg.lr_rule == "linear":
         return f"linear: lr = base * min(B/B0, {cfg.linear_cap:g}), {base}"
-    mults = ", ".join(_mult_str(cfg.grid_factor**k) for k in cfg.grid_base)
+    mults = ", ".join(mult_str(cfg.grid_factor**k) for k in cfg.grid_base)
     return (
         f"grid: lr = base * sqrt(B/B0) * m for m in {{{mults}}}, {base}; where the fastest run "
         f"at a B used the grid's edge lr, one more x{cfg.grid_factor:g} step beyond that edge "
         f"is added, at most {cfg.max_widenings} times per B"
     )
-
-
-def _mult_str(m: float) -> str:
-    return f"1/{1 / m:g}" if m < 1 else f"{m:g}"
-
-
-# ----------------------------------------------------------------------------- planning
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One planned run. `max_updates` is the update budget (max_steps // B, or the cap)."""
-
-    n_envs: int
-    seed: int
-    k: int  # grid exponent (0 for the other rules)
-    lr: float
-    batch_size: int
-    max_updates: int
-    stage: int
-    capped: bool = False
-
-    @property
-    def name(self) -> str:
-        return run_name(self.n_envs, self.lr, self.seed)
-
-    @property
-    def total_steps(self) -> int:
-        return self.max_updates * self.batch_size
-
-
-def run_name(n_envs: int, lr: float, seed: int) -> str:
-    return f"n{n_envs:03d}-lr{lr:.2e}-s{seed}"
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    """What the planner needs from a finished run: updates to the top target (None if not
-    reached) and the best mean return seen (ranks runs that did not reach it)."""
-
-    steps: int | None
-    best_return: float | None = None
-
-
-def rank_key(k: int, seed: int, res: PlanResult) -> tuple:
-    """Sort key of 'fastest run': reached runs by fewest updates, then runs that did not reach
-    by highest best mean return; ties go to the lr nearer the grid's centre, then lower k/seed."""
-    if res.steps is not None:
-        return (0, res.steps, abs(k), k, seed)
-    best = res.best_return if res.best_return is not None else -math.inf
-    return (1, -best, abs(k), k, seed)
-
-
-def plan(cfg: StudyConfig, done: Mapping[str, PlanResult]) -> list[RunSpec]:
-    """Every run the study needs given the finished runs `done` (by name), in the order they
-    should start: smaller batch sizes first (their chains of stages are the longest), later
-    stages first within a batch size. Includes finished runs."""
-    out: list[RunSpec] = []
-    for n in cfg.n_envs:
-        out.extend(_plan_batch(cfg, n, done))
-    out.sort(key=lambda s: (s.batch_size, -s.stage, s.k, s.seed))
-    return out
-
-
-def _plan_batch(cfg: StudyConfig, n: int, done: Mapping[str, PlanResult]) -> list[RunSpec]:
-    b = n * cfg.n_steps
-    full = cfg.max_steps // b
-    seeds = range(cfg.seeds)
-    if cfg.lr_rule != "grid":
-        return [RunSpec(n, s, 0, lr_for(cfg, n, 0), b, full, 0) for s in seeds]
-    staged = cfg.cap_by_fastest and len(cfg.grid_base) > 1 and 0 in cfg.grid_base
-    stages: list[list[int]] = (
-        [[0], [k for k in cfg.grid_base if k != 0]] if staged else [list(cfg.grid_base)]
-    )
-    specs: list[RunSpec] = []
-    widenings = 0
-    ks: list[int] = []
-    stage = 0
-    while stage < len(stages):
-        cap = _fastest(cfg, n, ks, done) if (stage > 0 and cfg.cap_by_fastest) else None
-        budget = full if cap is None else min(full, cap)
-        for k in stages[stage]:
-            lr = lr_for(cfg, n, k)
-            specs += [RunSpec(n, s, k, lr, b, budget, stage, budget < full) for s in seeds]
-        ks += stages[stage]
-        if not all(run_name(n, lr_for(cfg, n, k), s) in done for k in ks for s in seeds):
-            break  # the next stage depends on this one's results
-        if stage == len(stages) - 1 and widenings < cfg.max_widenings:
-            best_k = _best_k(cfg, n, ks, done)
-            if best_k == max(ks):
-                stages.append([best_k + 1])
-                widenings += 1
-            elif best_k == min(ks):
-                stages.append([best_k - 1])
-                widenings += 1
-        stage += 1
-    return specs
-
-
-def _results(cfg, n, ks, done) -> list[tuple[int, int, PlanResult]]:
-    out = []
-    for k in ks:
-        for s in range(cfg.seeds):
-            r = done.get(run_name(n, lr_for(cfg, n, k), s))
-            if r is not None:
-                out.append((k, s, r))
-    return out
-
-
-def _fastest(cfg, n, ks, done) -> int | None:
-    steps = [r.steps for _, _, r in _results(cfg, n, ks, done) if r.steps is not None]
-    return min(steps) if steps else None
-
-
-def _best_k(cfg, n, ks, done) -> int:
-    res = _results(cfg, n, ks, done)
-    return min(res, key=lambda t: rank_key(*t))[0]
-
-
-def best_run(items: Iterable[tuple[int, int, PlanResult]]) -> tuple[int, int, PlanResult]:
-    """The fastest of (k, seed, result) triples by `rank_key`."""
-    return min(items, key=lambda t: rank_key(*t))

@@ -34,7 +34,7 @@ atari-a2c (A2C as in the paper; for GPU machines)
 
 from __future__ import annotations
 
-from rlnoise.study import StudyError
+from rlnoise.study.config import StudyError
 
 # Paper's seven A2C games -> target (unclipped game score, mean of the last 20 whole games).
 ATARI_TARGETS: dict[str, float] = {

@@ -18,8 +18,21 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-WINDOW_FILE = "study_run.json"  # first update with a full episode window (see study_analysis)
+import torch
+
+from agents.ppo import NonFiniteLossError
+from rlnoise.checkpoint import CHECKPOINT_NAME, CheckpointError
+from rlnoise.config import TrainConfig
+from rlnoise.files import atomic_write_json
+from rlnoise.study.config import StudyError
+from rlnoise.study.store import SUMMARY_FILE, WINDOW_FILE, first_full_update, read_json
+from rlnoise.train import TrainingInterrupted, resume, start
+
+if TYPE_CHECKING:  # annotations only: the public names above are all this module relies on
+    from rlnoise.train import Trainer
+
 LOG_FILE = "train.log"
 
 _STOP = None  # multiprocessing.Event shared with local workers
@@ -38,15 +51,12 @@ def execute_run(job: dict) -> dict:
     """Train one run to its target or budget. `job`: {"run_dir", "config" (TrainConfig
     fields)}. Returns {"summary", "first_full_update", "how" (started/resumed/restarted/
     existing), "seconds"}. A run whose loss turns non-finite is finished as "diverged"."""
-    from rlnoise.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_write_json
-    from rlnoise.train import resume, start
-
     run_dir = Path(job["run_dir"])
     t0 = time.time()
-    if (run_dir / "summary.json").exists():
+    if (run_dir / SUMMARY_FILE).exists():
         return {
-            "summary": _read_json(run_dir / "summary.json"),
-            "first_full_update": _first_full(run_dir),
+            "summary": read_json(run_dir / SUMMARY_FILE),
+            "first_full_update": first_full_update(run_dir),
             "how": "existing",
             "seconds": 0.0,
         }
@@ -57,8 +67,7 @@ def execute_run(job: dict) -> dict:
         how = "restarted"  # created but killed before its first checkpoint
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    window = int(job["config"].get("episode_window", 20))
-    cb = _callback(run_dir, window)
+    cb = _callback(run_dir, int(job["config"].get("episode_window", 20)))
     with open(run_dir / LOG_FILE, "a") as log, contextlib.redirect_stdout(log):
         with contextlib.redirect_stderr(log):
             trainer = None
@@ -70,65 +79,46 @@ def execute_run(job: dict) -> dict:
                     shutil.rmtree(run_dir)
                     run_dir.mkdir(parents=True)
             if trainer is None:
-                from rlnoise.config import TrainConfig
-
                 trainer = start(TrainConfig(**job["config"]), on_update=cb)
             start_update = trainer.update
-            try:
-                summary = trainer.run()
-            except _non_finite() as e:
-                wall = time.time() - t0
-                try:
-                    summary = trainer.summary(wall, trainer.global_step)
-                except Exception:  # noqa: BLE001 - keep what is known
-                    summary = {"updates": trainer.update, "global_step": trainer.global_step}
-                summary |= {"status": "diverged", "error": str(e).splitlines()[0]}
-                atomic_write_json(run_dir / "summary.json", summary)
+            summary = _train(trainer, run_dir, t0)
     return {
         "summary": summary,
-        "first_full_update": _first_full(run_dir),
+        "first_full_update": first_full_update(run_dir),
         "how": how,
         "resumed_at": start_update if how == "resumed" else None,
         "seconds": time.time() - t0,
     }
 
 
-def _non_finite():
-    from agents.ppo import NonFiniteLossError
-
-    return NonFiniteLossError
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text())
-
-
-def _first_full(run_dir: Path) -> int | None:
-    p = run_dir / WINDOW_FILE
-    if not p.exists():
-        return None
-    return _read_json(p).get("first_full_update")
+def _train(trainer: Trainer, run_dir: Path, t0: float) -> dict:
+    """trainer.run(); a non-finite loss finishes the run as "diverged" with what is known."""
+    try:
+        return trainer.run()
+    except NonFiniteLossError as e:
+        wall = time.time() - t0
+        try:
+            summary = trainer.summary(wall, trainer.global_step)
+        except Exception:  # noqa: BLE001 - keep what is known
+            summary = {"updates": trainer.update, "global_step": trainer.global_step}
+        summary |= {"status": "diverged", "error": str(e).splitlines()[0]}
+        atomic_write_json(run_dir / SUMMARY_FILE, summary)
+        return summary
 
 
-def _callback(run_dir: Path, window: int) -> Callable:
+def _callback(run_dir: Path, window: int) -> Callable[[Trainer], None]:
     """on_update: note the first update with a full episode window (written before that
     update's checkpoint, so a resumed run always finds it); save a checkpoint and stop when
     the study asks; exit when the study process has died."""
-    from rlnoise.checkpoint import atomic_write_json
-
     state = {"noted": (run_dir / WINDOW_FILE).exists()}
 
-    def on_update(trainer) -> None:
+    def on_update(trainer: Trainer) -> None:
         if not state["noted"] and len(trainer.recent) >= window:
             atomic_write_json(run_dir / WINDOW_FILE, {"first_full_update": trainer.update})
             state["noted"] = True
         if _PARENT is not None and os.getppid() != _PARENT:
             os._exit(1)
         if _STOP is not None and _STOP.is_set():
-            from rlnoise.train import TrainingInterrupted
-
             trainer.save()  # this update is complete: resume continues from here
             raise TrainingInterrupted(f"stopped by the study at update {trainer.update}")
 
@@ -145,8 +135,6 @@ def _init_worker(stop_event, parent_pid: int) -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() != parent_pid:
             os._exit(1)
-    import torch
-
     torch.set_num_threads(1)
 
 
@@ -188,18 +176,15 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Ray tasks (one CPU each by default). Ray is imported only here. Run directories are
-    written by the workers: on a multi-node cluster the study directory must be on a
-    filesystem every node sees."""
+    """Ray tasks (one CPU each by default). Run directories are written by the workers: on a
+    multi-node cluster the study directory must be on a filesystem every node sees."""
 
     name = "ray"
 
     def __init__(self, workers: int | None, address: str | None, threads_per_run: int) -> None:
         try:
-            import ray
+            import ray  # optional (pip install 'rlnoise[ray]'): imported only for --backend ray
         except ImportError:
-            from rlnoise.study import StudyError
-
             raise StudyError(
                 "--backend ray needs Ray, which is not installed: pip install 'rlnoise[ray]'"
             ) from None
@@ -211,8 +196,6 @@ class RayExecutor:
             try:
                 ray.init(**kw)
             except Exception as e:  # noqa: BLE001 - e.g. no cluster at --ray-address
-                from rlnoise.study import StudyError
-
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise StudyError(f"cannot connect to Ray at {address or 'local'}: {msg}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -246,8 +229,6 @@ class RayExecutor:
 
 def _ray_job(job: dict) -> dict:
     os.environ.setdefault("RLNOISE_NO_PROGRESS", "1")
-    import torch
-
     torch.set_num_threads(int(job["config"].get("torch_threads") or 1))
     return execute_run(job)
 

@@ -1,4 +1,8 @@
-"""`rlnoise study` and `rlnoise report`: argument parsing and the two command handlers."""
+"""`rlnoise study` and `rlnoise report`: argument parsing and the two command handlers.
+
+Only `rlnoise.cli` imports this module. Its top-level imports are torch-free, so that
+`rlnoise report` never loads torch; `cmd_study` imports the runner (which trains) when it runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,25 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rlnoise.study import BACKENDS, LR_RULES, StudyConfig, StudyError, algo_default_lr
+from rlnoise.config import ALGO_DEFAULTS, ALGOS
+from rlnoise.study.config import (
+    BACKENDS,
+    LR_RULES,
+    ExecOptions,
+    StudyConfig,
+    StudyError,
+    algo_default_lr,
+    validate_exec,
+)
+from rlnoise.study.presets import (
+    DEFAULT_PRESET,
+    PRESETS,
+    atari_env_id,
+    atari_target,
+    get_preset,
+)
+from rlnoise.study.report import REPORT_FILE, front_table, rebuild, verdict_lines
+from rlnoise.study.store import STUDY_FILE, Study, load_study
 
 _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
     ("preset", "--preset"),
@@ -33,8 +55,6 @@ _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
 
 
 def add_study_parsers(sub) -> None:
-    from rlnoise.presets import DEFAULT_PRESET, PRESETS
-
     p = sub.add_parser(
         "study",
         help="env-count scaling study: fit B_crit, compare it with B_simple",
@@ -102,12 +122,25 @@ def _n_envs(text: str) -> tuple[int, ...]:
     return vals
 
 
-def config_from_args(args: argparse.Namespace):
-    """(StudyConfig, ExecOptions) from the parsed flags and the preset."""
-    from rlnoise.config import ALGO_DEFAULTS, ALGOS
-    from rlnoise.presets import DEFAULT_PRESET, atari_env_id, atari_target, get_preset
-    from rlnoise.study_runner import ExecOptions
+def _targets(args: argparse.Namespace, name: str, preset: dict, env: str) -> tuple[float, ...]:
+    """--target, else the preset's (per game for atari-a2c) when the env is the preset's."""
+    if args.target:
+        return tuple(args.target)
+    if name == "atari-a2c":
+        t = atari_target(env)
+        if t is None:
+            raise StudyError(f"--target is required for {env} (no built-in target)")
+        return (t,)
+    if env == preset["env_id"]:
+        return tuple(preset["targets"])
+    raise StudyError(
+        f"--target is required with --env {env} (the {name} preset's target is for "
+        f"{preset['env_id']})"
+    )
 
+
+def config_from_args(args: argparse.Namespace) -> tuple[StudyConfig, ExecOptions]:
+    """(StudyConfig, ExecOptions) from the parsed flags and the preset."""
     name = args.preset or DEFAULT_PRESET
     p = get_preset(name)
     ex_defaults = p.pop("exec")
@@ -117,25 +150,11 @@ def config_from_args(args: argparse.Namespace):
     env = args.env or p["env_id"]
     if name == "atari-a2c":
         env = atari_env_id(env)
-    same_env = env == p["env_id"]
-    targets = tuple(args.target) if args.target else None
-    if targets is None:
-        if name == "atari-a2c":
-            t = atari_target(env)
-            if t is None:
-                raise StudyError(f"--target is required for {env} (no built-in target)")
-            targets = (t,)
-        elif same_env:
-            targets = tuple(p["targets"])
-        else:
-            raise StudyError(
-                f"--target is required with --env {env} (the {name} preset's target is for "
-                f"{p['env_id']})"
-            )
+    targets = _targets(args, name, p, env)
     same_algo = algo == p["algo"]
     lr = args.lr
     if lr is None:
-        lr = p["lr"] if (same_algo and (same_env or name == "atari-a2c")) else None
+        lr = p["lr"] if (same_algo and (env == p["env_id"] or name == "atari-a2c")) else None
         lr = lr if lr is not None else algo_default_lr(algo)
     n_steps = args.n_steps or (p["n_steps"] if same_algo else ALGO_DEFAULTS[algo]["n_steps"])
     cfg = StudyConfig(
@@ -147,28 +166,21 @@ def config_from_args(args: argparse.Namespace):
         max_steps=args.max_steps if args.max_steps is not None else p["max_steps"],
         lr_rule=args.lr_rule or p["lr_rule"],
         lr=lr,
-        n_steps=int(n_steps),
+        n_steps=int(n_steps),  # type: ignore[call-overload]
         noise_every=args.noise_every if args.noise_every is not None else p["noise_every"],
         noise_groups=p["noise_groups"],
         b_noise_every=args.b_noise_every or 0,
         episode_window=p["episode_window"],
         preset=name,
     )
-    threads = args.threads_per_run or ex_defaults["threads_per_run"]
-    if threads < 1:
-        raise StudyError(f"--threads-per-run must be at least 1 (got {threads})")
-    backend = args.backend or "local"
-    if backend not in BACKENDS:
-        raise StudyError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if args.ray_address and backend != "ray":
-        raise StudyError("--ray-address needs --backend ray")
     ex = ExecOptions(
-        backend=backend,
+        backend=args.backend or "local",
         workers=args.workers,
         ray_address=args.ray_address,
-        threads_per_run=threads,
+        threads_per_run=args.threads_per_run or ex_defaults["threads_per_run"],
         device=args.device or ex_defaults["device"],
     )
+    validate_exec(ex)
     return cfg, ex
 
 
@@ -190,8 +202,9 @@ def default_out(cfg: StudyConfig) -> Path:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from rlnoise.report import verdict_lines
-    from rlnoise.study_runner import StudyRunError, run_study
+    # The runner trains, so it imports torch: imported here, not at the top, so that
+    # `rlnoise report` (which shares this module) stays torch-free.
+    from rlnoise.study import runner
 
     cfg, ex = config_from_args(args)
     out = Path(args.out) if args.out else default_out(cfg)
@@ -199,44 +212,31 @@ def cmd_study(args: argparse.Namespace) -> int:
     if not args.out:
         cmd += f"  # out: {out}"
     try:
-        doc = run_study(cfg, ex, out, cmd)
-    except StudyRunError as e:
+        study = runner.run_study(cfg, ex, out, cmd)
+    except runner.StudyRunError as e:
         print(f"rlnoise: error: {e}", file=sys.stderr)
         return 1
-    print(summary_table(doc))
-    for line in verdict_lines(doc):
+    except runner.TrainingInterrupted as e:
+        print(f"rlnoise: {e}", file=sys.stderr)
+        return 130
+    print(summary_table(study))
+    for line in verdict_lines(study):
         print(line)
-    print(f"report: {out / 'report.md'} (plots beside it; data in {out / 'study.json'})")
+    print(f"report: {out / REPORT_FILE} (plots beside it; data in {out / STUDY_FILE})")
     return 0
 
 
-def summary_table(doc: dict) -> str:
+def summary_table(study: Study) -> str:
     """The front of the top target as a fixed-width table."""
-    fit = doc["fits"][-1]
-    lines = [
-        f"target {fit['target']:g}: fastest run per batch size",
-        f"{'B':>7} {'envs':>5} {'lr':>9} {'seed':>4} {'S':>6} {'E':>10} {'B_simple':>9}",
-    ]
-    front = {f["batch_size"]: f for f in fit["front"]}
-    for row in fit["per_batch"]:
-        f = front.get(row["batch_size"])
-        if f is None:
-            lines.append(f"{row['batch_size']:>7,} {row['n_envs']:>5} {'':>9} {'':>4} not reached")
-            continue
-        bs = f["noise"]["policy"]["run_avg"]
-        lines.append(
-            f"{f['batch_size']:>7,} {f['n_envs']:>5} {f['lr']:>9.2e} {f['seed']:>4} "
-            f"{f['steps']:>6,} {f['samples']:>10,} {'n/a' if bs is None else f'{bs:,.0f}':>9}"
-        )
+    fit = study.fits[-1]
+    lines = [f"target {fit.target:g}: fastest run per batch size", *front_table(fit, text=True)]
     return "\n".join(lines)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from rlnoise.report import rebuild, verdict_lines
-    from rlnoise.study_runner import load_study
-
-    path = rebuild(Path(args.dir))
-    for line in verdict_lines(load_study(Path(args.dir))):
+    study = load_study(Path(args.dir))
+    path = rebuild(Path(args.dir), study)
+    for line in verdict_lines(study):  # as study.json has it ("no fit yet" before the end)
         print(line)
     print(f"report: {path}")
     return 0

@@ -1,0 +1,371 @@
+"""report.md and the plots of a study, from DIR/study.json alone (`rlnoise report DIR`), and
+the tables `rlnoise study` prints; torch-free."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from rlnoise.files import atomic_write_text
+from rlnoise.study.analysis import BAND, CI, N_BOOT, analyse
+from rlnoise.study.config import StudyConfig, describe_lr_rule, lr_multiplier, mult_str
+from rlnoise.study.plots import draw_all
+from rlnoise.study.records import BatchRow, FrontPoint, LrCell, RunRecord, TargetFit
+from rlnoise.study.store import Study
+
+REPORT_FILE = "report.md"
+
+
+def write_report(out: Path, study: Study) -> Path:
+    """Draw the plots and write report.md into `out`; returns the report's path."""
+    out = Path(out)
+    draw_all(out, study)
+    path = out / REPORT_FILE
+    atomic_write_text(path, render(study))
+    return path
+
+
+def rebuild(out: Path, study: Study) -> Path:
+    """Redraw report.md and the plots in `out` from `study` as loaded from its study.json (no
+    training, no refit; a study still running or stopped has no fit yet: its finished runs are
+    analysed for the report)."""
+    if not study.fitted:
+        study = study.with_result(analyse(study.cfg, study.runs))
+    return write_report(out, study)
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def _n(x: float | None, digits: int = 0) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:,.{digits}f}"
+
+
+def _lr(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+# ----------------------------------------------------------------------------- the verdict
+
+
+def verdict_lines(study: Study) -> list[str]:
+    """The headline, as printed at the end of `rlnoise study` and atop report.md."""
+    top = study.top
+    if top is None:
+        return ["no fit yet"]
+    t = top.target
+    if not top.ok:
+        return [f"No B_crit for target {t:g}: {top.error}."]
+    iv = top.interval
+    if iv and iv.degenerate:
+        ivs = " (no bootstrap interval: one run per batch size, nothing to resample)"
+    elif iv:
+        ivs = f" ({int(iv.ci * 100)}% bootstrap interval {_n(iv.lo)}–{_n(iv.hi)})"
+    else:
+        ivs = " (no bootstrap interval: the resamples could not be fitted)"
+    lines = [
+        f"B_crit = {_n(top.b_crit)} observations{ivs} for target {t:g}; "
+        f"S_min = {_n(top.s_min, 1)} updates, E_min = {_n(top.e_min)} observations.",
+    ]
+    bs = top.b_simple
+    if bs.get("policy") is None:
+        lines.append("B_simple: not measured on the front runs.")
+        return lines
+    lines.append(
+        f"B_simple = {_n(bs['policy'])} observations: median over the {len(top.front)} "
+        f"fastest runs (one per B) of the policy loss's run-averaged B_simple up to the target "
+        f"(range {_n(bs['policy_min'])}–{_n(bs['policy_max'])}; value loss {_n(bs['value'])}, "
+        f"total {_n(bs['total'])})."
+    )
+    r = top.ratio
+    assert r is not None  # B_simple and a fit
+    if top.verdict == "consistent":
+        v = f"consistent with the paper's band ({BAND[0]:g}–{BAND[1]:g}x)"
+    else:
+        side = "above" if r > BAND[1] else "below"
+        v = f"a MISS: {side} the paper's band ({BAND[0]:g}–{BAND[1]:g}x)"
+    lines.append(f"B_simple / B_crit = {r:.2g}: {v}.")
+    if top.b_noise_ratio is not None:
+        lines.append(
+            f"B_noise = {_n(top.b_noise)} (median over the front, where measured): "
+            f"B_noise / B_crit = {top.b_noise_ratio:.2g}."
+        )
+    return lines
+
+
+# ----------------------------------------------------------------------------- the front table
+
+
+class _Col(NamedTuple):
+    header: str
+    width: int  # text style: right-aligned in this many characters
+    right: bool  # markdown style: right-aligned
+    cell: Callable[[BatchRow, FrontPoint], str]
+
+
+def _groups(row: BatchRow, f: FrontPoint) -> str:
+    return f"K={f.noise_groups['k']} by {f.noise_groups['by']}"
+
+
+def _lr_edge(row: BatchRow, f: FrontPoint) -> str:
+    return _lr(f.lr) + (f" ({row.edge} edge)" if row.edge else "")
+
+
+def _seeds_at_lr(row: BatchRow, f: FrontPoint) -> str:
+    return _seeds(next(x for x in row.by_lr if x.k == f.k))
+
+
+def _policy_stats(row: BatchRow, f: FrontPoint) -> str:
+    p = f.noise["policy"]
+    return f"{_n(p['run_avg'])} / {_n(p['last10_avg'])} / {_n(p['median_raw'])}"
+
+
+_B = _Col("B", 7, True, lambda row, f: f"{row.batch_size:,}")
+_ENVS = _Col("envs", 5, True, lambda row, f: str(row.n_envs))
+_SEED = _Col("seed", 4, True, lambda row, f: str(f.seed))
+_S = _Col("S", 6, True, lambda row, f: f"{f.steps:,}")
+_E = _Col("E", 10, True, lambda row, f: f"{f.samples:,}")
+_TEXT_COLUMNS = (
+    _B,
+    _ENVS,
+    _Col("lr", 9, True, lambda row, f: f"{f.lr:.2e}"),
+    _SEED,
+    _S,
+    _E,
+    _Col("B_simple", 9, True, lambda row, f: _n(f.noise["policy"]["run_avg"])),
+)
+_MARKDOWN_COLUMNS = (
+    _B,
+    _ENVS,
+    _Col("groups", 0, False, _groups),
+    _Col("lr", 0, True, _lr_edge),
+    _SEED,
+    _S,
+    _E,
+    _Col("S by seed at this lr", 0, False, _seeds_at_lr),
+    _Col("B_simple policy: run avg / last 10% / median raw", 0, False, _policy_stats),
+    _Col("value", 0, True, lambda row, f: _n(f.noise["value"]["run_avg"])),
+    _Col("total", 0, True, lambda row, f: _n(f.noise["total"]["run_avg"])),
+)
+
+
+def front_table(fit: TargetFit, text: bool = False) -> list[str]:
+    """The fastest run per batch size, one row per B ("not reached" in the S column where no
+    run reached the target): a markdown table for report.md, or with `text` the fixed-width
+    table `rlnoise study` prints."""
+    cols = _TEXT_COLUMNS if text else _MARKDOWN_COLUMNS
+    rows = [[c.header for c in cols]]
+    for row in fit.per_batch:
+        f = fit.front_at(row.batch_size)
+        if f is not None:
+            rows.append([c.cell(row, f) for c in cols])
+        else:  # B and envs only
+            rows.append([_not_reached(c, row) for c in cols])
+    if text:
+        return [" ".join(f"{x:>{c.width}}" for c, x in zip(cols, r)).rstrip() for r in rows]
+    rule = "|" + "|".join("---:" if c.right else "---" for c in cols) + "|"
+    return [_md_row(rows[0]), rule, *(_md_row(r) for r in rows[1:])]
+
+
+def _not_reached(c: _Col, row: BatchRow) -> str:
+    if c is _B or c is _ENVS:
+        return c.cell(row, None)  # type: ignore[arg-type]  # these read the row only
+    return "not reached" if c is _S else ""
+
+
+def _md_row(cells) -> str:
+    return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
+
+
+def _seeds(x: LrCell) -> str:
+    parts = []
+    for s, capped, mx in zip(x.steps_by_seed, x.capped, x.max_updates):
+        parts.append(f"{s:,}" if s is not None else (f">{mx:,}" + (" (cap)" if capped else "")))
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- report.md
+
+
+def render(study: Study) -> str:
+    """report.md: header, verdict, setup, one section per target, plots, every run."""
+    L = _header(study)
+    L += ["## Verdict", "", *(f"- {x}" for x in verdict_lines(study)), ""]
+    L += ["## Setup", "", *(f"- {x}" for x in _setup(study.cfg)), ""]
+    for fit in study.fits:
+        L += _target_section(study.cfg, fit)
+    L += ["## Plots", ""]
+    for name in ("pareto.png", "speedup.png", "noise.png"):
+        L += [f"![]({name})", ""]
+    L += _runs_section(study.runs)
+    return "\n".join(L) + "\n"
+
+
+def _header(study: Study) -> list[str]:
+    doc = study.doc
+    m = doc.get("machine") or {}
+    ex = doc.get("execution") or {}
+    return [
+        f"# rlnoise study: {doc['env']} {doc['algo'].upper()}",
+        "",
+        f"- Command: `{doc.get('command', '')}`",
+        f"- Machine: {m.get('platform', '?')}; CPU {m.get('cpu') or '?'} ({m.get('cores', '?')} "
+        f"cores); Python {m.get('python', '?')}, torch {m.get('torch', '?')}",
+        f"- Date: started {doc.get('started')}, finished {doc.get('finished') or 'not yet'}; "
+        f"wall time {_n((doc.get('wall_seconds') or 0) / 60, 1)} min on {ex.get('workers') or '?'} "
+        f"{ex.get('backend', 'local')} worker(s), {ex.get('threads_per_run', 1)} thread(s) each",
+        f"- Runs: {len(study.runs)}; status: {doc.get('status')}",
+        "",
+    ]
+
+
+def _setup(cfg: StudyConfig) -> list[str]:
+    """The Setup section's items: units, target, learning rates, the fit, the noise scale."""
+    steps_def = (
+        "PPO rollout iterations (updates of the serial loop; each has the same "
+        "epochs x minibatches of optimizer steps at every B)"
+        if cfg.algo == "ppo"
+        else "A2C updates (one optimizer step each)"
+    )
+    items = [
+        f"Batch size B = n_envs x {cfg.n_steps} steps per env per update, in observations "
+        f"(agent steps, not emulator frames): n_envs {', '.join(map(str, cfg.n_envs))} -> "
+        f"B = {', '.join(f'{b:,}' for b in cfg.batch_sizes)}.",
+        f"Steps S = {steps_def}; samples E = S x B observations.",
+        f"Target: mean return of the last {cfg.episode_window} whole episodes >= "
+        f"{', '.join(f'{t:g}' for t in cfg.targets)}. Runs train to {cfg.top_target:g} and "
+        f"stop there or at --max-steps {cfg.max_steps:,}; a lower target's crossing is read "
+        "from the learning curve (first update with a full window at or above it).",
+        f"Seeds: {cfg.seeds} (0..{cfg.seeds - 1}). Learning rate: {describe_lr_rule(cfg)}.",
+        "Learning rate constant during each run"
+        + (" (annealed)" if cfg.anneal_lr else " (no annealing, which would tie it to max-steps)")
+        + ".",
+        "The point per batch size for the fit is its fastest run: fewest steps to the target "
+        "over all learning rates and seeds (min over seeds, the paper's 'best run'); the "
+        "steps of every seed at that lr are listed beside it. "
+        f"B_crit's {int(CI * 100)}% interval is a percentile bootstrap ({N_BOOT} resamples): "
+        "the runs that reached the target at each B (all seeds and lrs) are resampled with "
+        "replacement, the fastest kept, and the front refitted.",
+    ]
+    if cfg.lr_rule == "grid" and cfg.cap_by_fastest:
+        items.append(
+            "Runs at the non-central lrs stop once they have used as many updates as the "
+            "fastest finished run at their B (they can no longer be the fastest there): such a "
+            "run that did not reach the target is shown as capped, and is absent from the "
+            "bootstrap."
+        )
+    items.append(
+        f"Noise scale: measured every {cfg.noise_every} update(s) at the parameters that "
+        f"collected the rollout, from K = min({cfg.noise_groups}, n_envs) env groups (contiguous "
+        "time chunks at 1 env). A run's B_simple is the ratio of its run-averaged tr(Sigma) and "
+        "|G|^2 estimates up to the target (the paper's convention); 'last 10%' averages the last "
+        "tenth of the measurements (near the target); 'median raw' is the median of the "
+        "per-update ratios; n/a where the averaged |G|^2 estimate was <= 0 (no signal). "
+        "The study's B_simple is the median over the front (one fastest run "
+        "per B) of the policy loss's run average."
+        + (
+            f" B_noise from Hessian-vector products every {cfg.b_noise_every} updates."
+            if cfg.b_noise_every
+            else ""
+        )
+    )
+    return items
+
+
+def _fit_line(fit: TargetFit) -> str:
+    if not fit.ok:
+        return f"**No B_crit:** {fit.error}."
+    iv = fit.interval
+    if iv and iv.degenerate:
+        ivs = "(no interval: one run per batch size)"
+    elif iv:
+        ivs = (
+            f"[{_n(iv.lo)}, {_n(iv.hi)}] ({int(iv.ci * 100)}% bootstrap; "
+            f"{iv.n_ok} resamples fitted, {iv.n_failed} not)"
+        )
+    else:
+        ivs = "(no interval: no resample could be fitted)"
+    return (
+        f"Fit S = S_min (1 + B_crit/B): S_min = {_n(fit.s_min, 1)} updates, "
+        f"E_min = {_n(fit.e_min)} observations, **B_crit = {_n(fit.b_crit)}** "
+        f"{ivs}; rms residual in log S {fit.rmse_log:.3f}."
+    )
+
+
+def _noise_lines(fit: TargetFit) -> list[str]:
+    """B_simple (and B_noise) on the front, and their ratio to B_crit."""
+    L: list[str] = []
+    bs = fit.b_simple
+    if bs.get("policy") is not None:
+        ratio = ""
+        if fit.ratio is not None:
+            ratio = (
+                f" **B_simple / B_crit = {fit.ratio:.2g}** "
+                f"({'consistent with' if fit.verdict == 'consistent' else 'a miss of'} the "
+                f"paper's {BAND[0]:g}–{BAND[1]:g}x band)."
+            )
+        L += [
+            "",
+            f"B_simple on the front (median over B): policy {_n(bs['policy'])}, value "
+            f"{_n(bs['value'])}, total {_n(bs['total'])}; near the target (last 10%): policy "
+            f"{_n(bs['policy_last10_avg'])}; median of raw estimates: policy "
+            f"{_n(bs['policy_median_raw'])}.{ratio}",
+        ]
+    if fit.b_noise is not None:
+        r = fit.b_noise_ratio
+        L += [
+            "",
+            f"B_noise (total loss, median over the front) {_n(fit.b_noise)}"
+            + (f": B_noise / B_crit = {r:.2g}." if r is not None else "."),
+        ]
+    return L
+
+
+def _target_section(cfg: StudyConfig, fit: TargetFit) -> list[str]:
+    L = [f"## Target {fit.target:g}", "", _fit_line(fit), *_noise_lines(fit)]
+    L += ["", "Fastest run per batch size (the front):", "", *front_table(fit)]
+    if any(len(row.by_lr) > 1 for row in fit.per_batch):
+        L += ["", "Every learning rate tried (B_simple: policy, median over seeds, up to the "
+              "target or the run's end):", ""]  # fmt: skip
+        L.append("| B | lr | x sqrt rule | S by seed | B_simple |")
+        L.append("|---:|---:|---:|---|---:|")
+        for row in fit.per_batch:
+            for x in row.by_lr:
+                L.append(
+                    f"| {row.batch_size:,} | {_lr(x.lr)} | {mult_str(lr_multiplier(cfg, x.k))} "
+                    f"| {_seeds(x)} | {_n(x.b_simple)} |"
+                )
+    if fit.notes:
+        L += ["", "What to keep in mind:", ""]
+        L += [f"- {n}" for n in fit.notes]
+    L.append("")
+    return L
+
+
+def _runs_section(runs: list[RunRecord]) -> list[str]:
+    L = ["## All runs", ""]
+    L.append(
+        "| run | B | lr | seed | status | S | E | updates | final return | B_simple | wall s |"
+    )
+    L.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        status = r.status
+        if status == "finished":
+            status = "reached" if r.steps_to_target is not None else "not reached"
+            if r.steps_to_target is None and r.capped:
+                status += " (cap)"
+        L.append(
+            f"| {r.name} | {r.batch_size:,} | {_lr(r.lr)} | {r.seed} | {status} | "
+            f"{_n(r.steps_to_target)} | {_n(r.samples_to_target)} | {_n(r.updates)} | "
+            f"{_n(r.final_return, 1)} | {_n(r.b_simple)} | {_n(r.wall_seconds)} |"
+        )
+    L += [
+        "",
+        "Each run's directory is runs/NAME (TensorBoard events, config.json, summary.json with "
+        "the full learning curve and noise trace; study.json keeps them thinned to at most 200 "
+        "points per run); runs.csv has one row per run.",
+    ]
+    return L

@@ -1,0 +1,438 @@
+"""Torch Seaquest against the original game, step for step, and the rules easy to get wrong."""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from envs.minatar_torch import seaquest as sq
+from envs.minatar_torch.core import DOWN, FIRE, LEFT, NOOP, RIGHT, UP
+from envs.minatar_torch.seaquest import ENEMY_CAP, Seaquest
+from tests.minatar_oracle import OracleEnv, lockstep, random_policy
+
+pytest.importorskip("minatar")
+
+K = ENEMY_CAP
+SLOTS = {
+    ("step", "_spawn_enemy", "rand", 0): "enemy_lr",
+    ("step", "_spawn_enemy", "rand", 1): "enemy_sub",
+    ("step", "_spawn_enemy", "randint", 0): "enemy_row",
+    ("step", "_spawn_diver", "rand", 0): "diver_lr",
+    ("step", "_spawn_diver", "randint", 0): "diver_row",
+}
+SCALARS = (
+    "sub_x sub_y sub_or oxygen diver_count shot_timer surface e_spawn_speed e_spawn_timer "
+    "d_spawn_timer move_speed ramp_index terminal"
+).split()  # the original's attributes in the order of the torch "vars" columns
+
+# ---- canonical views of both sides ----------------------------------------------------------
+# Player bullets and divers are compared in list order; fish, subs and enemy bullets as sorted
+# multisets (their list order only matters within a cell, where the move timers fix it -- checked
+# by `_invariants` on the original).
+
+STATS: Counter = Counter()
+
+
+def _pad(rows: list, n: int, width: int) -> np.ndarray:
+    out = np.full((n, width), -1, dtype=np.int64)
+    if rows:
+        out[: len(rows)] = rows
+    return out
+
+
+def from_oracle(g) -> dict[str, np.ndarray]:
+    _invariants(g)
+    _tally(g)
+    return {
+        "scalars": np.array([int(getattr(g, a)) for a in SCALARS], dtype=np.int64),
+        "shots": _pad([[b[0], b[1], int(b[2])] for b in g.f_bullets], 2, 3),
+        "divers": _pad([[d[0], d[1], int(d[2]), d[3]] for d in g.divers], 2, 4),
+        "fish": _pad(sorted([f[1], f[0], int(f[2]), f[3]] for f in g.e_fish), K, 4),
+        "subs": _pad(sorted([s[1], s[0], int(s[2]), s[3], s[4]] for s in g.e_subs), K, 5),
+        "ebullets": _pad(sorted([b[1], b[0], int(b[2])] for b in g.e_bullets), K, 3),
+    }
+
+
+def _in_order(fields: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """[N, S, F]: the valid slots' rows in slot order, then rows of -1."""
+    rows = np.where(valid[..., None], fields.transpose(0, 2, 1), -1)
+    order = np.argsort(~valid, axis=1, kind="stable")
+    return np.take_along_axis(rows, order[..., None], axis=1)
+
+
+def _sorted(fields: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """[N, K, F]: the valid slots' rows sorted lexicographically, then rows of -1."""
+    rows = np.where(valid[..., None], fields.transpose(0, 2, 1), -1)
+    key = np.zeros(rows.shape[:2], dtype=np.int64)
+    for f in range(rows.shape[2]):
+        key = key * 64 + rows[..., f] + 1
+    order = np.argsort(np.where(valid, key, np.iinfo(np.int64).max), axis=1, kind="stable")
+    return np.take_along_axis(rows, order[..., None], axis=1)
+
+
+def from_torch(s) -> dict[str, np.ndarray]:
+    v = s["vars"].numpy().astype(np.int64)
+    en = s["enemies"].numpy().astype(np.int64)
+    dv = s["divers"].numpy().astype(np.int64)
+    sh = s["shots"].numpy().astype(np.int64)
+    live = en[:, sq.ELIVE] != 0
+    sub = en[:, sq.ESUB] != 0
+    return {
+        "scalars": v,
+        "shots": _in_order(sh[:, [sq.SX, sq.SY, sq.SDIR]], sh[:, sq.SLIVE] != 0),
+        "divers": _in_order(dv[:, [sq.DX, sq.DY, sq.DDIR, sq.DMOVE]], dv[:, sq.DLIVE] != 0),
+        "fish": _sorted(en[:, [sq.EY, sq.EX, sq.EDIR, sq.EMOVE]], live & ~sub),
+        "subs": _sorted(en[:, [sq.EY, sq.EX, sq.EDIR, sq.EMOVE, sq.ESHOT]], live & sub),
+        "ebullets": _sorted(en[:, [sq.BY, sq.BX, sq.BDIR]], en[:, sq.BLIVE] != 0),
+    }
+
+
+def _invariants(g) -> None:
+    """What the torch layout relies on, checked on every original state the tests visit."""
+    assert len(g.f_bullets) <= 2 and len(g.divers) <= 2
+    assert len(g.e_fish) + len(g.e_subs) <= K
+    rows: dict[int, set] = {}
+    cells: dict[tuple, list] = {}
+    for kind in (g.e_fish, g.e_subs):
+        seen: dict[tuple, int] = {}
+        for e in kind:
+            rows.setdefault(e[1], set()).add(e[2])
+            cells.setdefault((e[0], e[1]), []).append(e[3])
+            # within a cell, list order (spawn order) is move-timer order
+            assert seen.get((e[0], e[1]), -1) < e[3], "spawn order vs move timer"
+            seen[(e[0], e[1])] = e[3]
+    assert all(len(d) == 1 for d in rows.values()), "a row with enemies moving both ways"
+    assert all(len(m) == len(set(m)) for m in cells.values()), "two enemies share cell and timer"
+
+
+def _tally(g) -> None:
+    n_enemies = len(g.e_fish) + len(g.e_subs)
+    STATS["max_ramp"] = max(STATS["max_ramp"], g.ramp_index)
+    STATS["max_enemies"] = max(STATS["max_enemies"], n_enemies)
+    STATS["max_ebullets"] = max(STATS["max_ebullets"], len(g.e_bullets))
+    STATS["six_divers"] += g.diver_count == 6
+    STATS["negative_divers"] += g.diver_count < 0
+    STATS["oxygen_out"] += g.oxygen <= 0 and not g.terminal  # the next step ends the game
+    STATS["two_shots"] += len(g.f_bullets) == 2
+    STATS["two_divers"] += len(g.divers) == 2
+    cells = Counter((e[0], e[1]) for e in g.e_fish + g.e_subs)
+    STATS["shared_cell"] += any(c > 1 for c in cells.values())
+
+
+# ---- policies -------------------------------------------------------------------------------
+
+
+def diver_hunter(eps: float = 0.15):
+    """Chases divers, surfaces with 6 (or short of air), shoots along its row; after cashing in
+    6 divers (the count goes to -1) it bobs at the surface, ramping the difficulty every 2 steps."""
+    memory: dict[str, torch.Tensor] = {}
+    ys, xs = torch.arange(100) // 10, torch.arange(100) % 10
+
+    def policy(obs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        n = obs.shape[0]
+        o = obs.bool()
+        me = o[:, 0].reshape(n, 100).float().argmax(1)
+        y, x = me // 10, me % 10
+        facing_right = (o[:, 1].reshape(n, 100).float().argmax(1) % 10) < x
+        held = o[:, 8, 9].sum(1)
+        air = o[:, 7, 9].sum(1)
+        prev = memory.get("held", torch.zeros(n, dtype=torch.long))
+        bob = memory.get("bob", torch.zeros(n, dtype=torch.bool))
+        fresh = (me == 5) & ~o[:, 2:7].any((1, 2, 3)) & ~o[:, 9].any((1, 2))  # a new game
+        bob = (bob | ((prev == 6) & (held == 0))) & ~fresh
+        memory["held"], memory["bob"] = held, bob
+        divers = o[:, 9].reshape(n, 100)
+        dist = (ys - y[:, None]).abs() + (xs - x[:, None]).abs()
+        target = torch.where(divers, dist, 999).argmin(1)
+        ty, tx = target // 10, target % 10
+        any_diver = divers.any(1)
+        foes = (o[:, 5] | o[:, 6])[torch.arange(n), y]  # [n, 10] this row
+        ahead = torch.where(facing_right[:, None], xs[:10] > x[:, None], xs[:10] < x[:, None])
+        act = torch.full((n,), NOOP)
+        act = torch.where(any_diver & (tx < x), LEFT, act)
+        act = torch.where(any_diver & (tx > x), RIGHT, act)
+        act = torch.where(any_diver & (ty < y), UP, act)
+        act = torch.where(any_diver & (ty > y), DOWN, act)
+        act = torch.where(~any_diver & (y < 3), DOWN, act)
+        act = torch.where((foes & ahead).any(1), FIRE, act)
+        act = torch.where((held == 6) | ((air <= 2) & (held > 0)), UP, act)
+        act = torch.where(bob, torch.where(y == 0, DOWN, UP), act)
+        noise = torch.rand(n, generator=gen) < eps
+        return torch.where(noise, torch.randint(0, 6, (n,), generator=gen), act)
+
+    return policy
+
+
+# ---- differential tests ---------------------------------------------------------------------
+
+
+def test_seaquest_matches_original_random():
+    STATS.clear()
+    counts = lockstep(
+        "MinAtar/Seaquest-v0", 48, 800, random_policy, SLOTS, from_oracle, 3, from_torch
+    )
+    assert counts["episodes"] > 300 and counts["reward"] > 20 and STATS["oxygen_out"] > 0
+    assert STATS["max_ebullets"] >= 2 and STATS["two_shots"] > 0 and STATS["two_divers"] > 0
+
+
+def test_seaquest_matches_original_diver_hunter():
+    STATS.clear()
+    counts = lockstep(
+        "MinAtar/Seaquest-v0", 48, 1200, diver_hunter(), SLOTS, from_oracle, 5, from_torch
+    )
+    assert counts["episodes"] > 30 and counts["reward"] > 100
+    assert STATS["six_divers"] > 0 and STATS["negative_divers"] > 0 and STATS["max_ebullets"] >= 3
+    assert STATS["max_ramp"] >= 19 and STATS["shared_cell"] > 0 and STATS["max_enemies"] >= 12
+
+
+@pytest.mark.slow
+def test_seaquest_matches_original_long():
+    STATS.clear()
+    counts = lockstep(
+        "MinAtar/Seaquest-v0", 256, 4000, diver_hunter(0.1), SLOTS, from_oracle, 11, from_torch
+    )
+    assert counts["episodes"] > 500 and STATS["max_ramp"] >= 19 and STATS["max_enemies"] >= 15
+
+
+# ---- hand-set states ------------------------------------------------------------------------
+
+
+def to_torch(games: list) -> dict[str, torch.Tensor]:
+    """The torch state of original games (lists right-aligned into the two-slot arrays; enemy
+    bullets in slots no sub uses, so no sub can fire into an occupied bullet slot)."""
+    n = len(games)
+    v = np.array([[int(getattr(g, a)) for a in SCALARS] for g in games], dtype=np.int64)
+    en = np.zeros((n, 11, K), dtype=np.int8)
+    dv = np.zeros((n, 5, 2), dtype=np.int8)
+    sh = np.zeros((n, 4, 2), dtype=np.int8)
+    for i, g in enumerate(games):
+        enemies = [(f, 0) for f in g.e_fish] + [(s, 1) for s in g.e_subs]
+        for k, (e, is_sub) in enumerate(enemies):
+            st = e[4] if is_sub else 0
+            en[i, : sq.BX, k] = [e[0], e[1], int(e[2]), e[3], st, is_sub, 1]
+        free = [k for k in range(K - 1, -1, -1) if k >= len(enemies) or not enemies[k][1]]
+        for b, k in zip(g.e_bullets, free, strict=False):
+            en[i, sq.BX :, k] = [b[0], b[1], int(b[2]), 1]
+        for j, d in enumerate(g.divers, start=2 - len(g.divers)):
+            dv[i, :, j] = [d[0], d[1], int(d[2]), d[3], 1]
+        for j, b in enumerate(g.f_bullets, start=2 - len(g.f_bullets)):
+            sh[i, :, j] = [b[0], b[1], int(b[2]), 1]
+    return {
+        "vars": torch.from_numpy(v),
+        "enemies": torch.from_numpy(en),
+        "divers": torch.from_numpy(dv),
+        "shots": torch.from_numpy(sh),
+    }
+
+
+def _game(**attrs) -> OracleEnv:
+    o = OracleEnv("seaquest", SLOTS)
+    o.reset({})
+    for k, val in attrs.items():
+        setattr(o.game, k, val)
+    return o
+
+
+U_QUIET = {n: np.float32(0.5) for n in Seaquest.step_slots}
+
+
+def _step(o: OracleEnv, s, action: int, **u):
+    """One step of the torch game and of the original from the same state; they must agree."""
+    g = Seaquest()
+    vals = {**U_QUIET, **{k: np.float32(x) for k, x in u.items()}}
+    ut = torch.tensor([[vals[k] for k in g.step_slots]])
+    s2, r, term = g.step(s, torch.tensor([action]), ut)
+    o.random.feed("step", vals)
+    r_o, term_o = o.game.act(action)
+    assert (float(r[0]), bool(term[0])) == (float(r_o), term_o)
+    assert np.array_equal(g.observe(s2)[0].numpy(), o.game.state().transpose(2, 0, 1))
+    want, got = from_oracle(o.game), from_torch(s2)
+    for key in want:
+        assert np.array_equal(want[key], got[key][0]), key
+    return s2, float(r[0]), bool(term[0])
+
+
+def _var(s, col: int) -> int:
+    return int(s["vars"][0, col])
+
+
+def test_surfacing_with_six_divers_pays_oxygen_and_leaves_minus_one():
+    o = _game(sub_y=1, diver_count=6, oxygen=150, surface=False)
+    s = to_torch([o.game])
+    s, r, term = _step(o, s, UP)
+    assert r == 150 * 10 // 200 and not term
+    assert _var(s, sq.DIVERS) == -1 and _var(s, sq.OXYGEN) == 200
+    assert (_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (1, 19, 5)
+    assert not Seaquest().observe(s)[0, 8].any()  # an empty diver bar
+    # a negative count surfaces freely, and this second ramp also speeds the enemies up
+    s, _, _ = _step(o, s, DOWN)
+    s, r, term = _step(o, s, UP)
+    assert r == 0 and not term and _var(s, sq.DIVERS) == -2
+    assert (_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (2, 18, 4)
+
+
+def test_surfacing_with_fewer_divers_costs_one_and_with_none_ends():
+    o = _game(sub_y=1, diver_count=3, oxygen=17, surface=False)
+    s = to_torch([o.game])
+    s, r, term = _step(o, s, UP)
+    assert (r, term, _var(s, sq.DIVERS), _var(s, sq.OXYGEN)) == (0, False, 2, 200)
+    s, r, term = _step(o, s, NOOP)  # staying up is no new arrival
+    assert (_var(s, sq.DIVERS), _var(s, sq.RAMP), _var(s, sq.OXYGEN)) == (2, 1, 200)
+    o = _game(sub_y=1, diver_count=0, surface=False)
+    s, r, term = _step(o, to_torch([o.game]), UP)
+    assert term and r == 0
+
+
+def test_oxygen_runs_out():
+    o = _game(sub_y=4, oxygen=1, surface=False)
+    s = to_torch([o.game])
+    s, _, term = _step(o, s, NOOP)
+    assert not term and _var(s, sq.OXYGEN) == 0
+    s, _, term = _step(o, s, UP)
+    assert term and _var(s, sq.OXYGEN) == -1
+    # reaching the surface on the last breath with divers still ends the game
+    o = _game(sub_y=1, oxygen=0, diver_count=2, surface=False)
+    s, _, term = _step(o, to_torch([o.game]), UP)
+    assert term
+
+
+def test_enemy_sub_fires_even_when_shot_down_or_leaving():
+    # sub at (3, 4) moving right, due to move and to fire; a player bullet waits at x=4
+    o = _game(sub_x=8, sub_y=7, e_subs=[[3, 4, True, 0, 0]], f_bullets=[[5, 4, False]])
+    o.game.shot_timer = 3
+    s = to_torch([o.game])
+    s, r, term = _step(o, s, NOOP)
+    assert r == 1 and not term and o.game.e_subs == [] and o.game.f_bullets == []
+    assert o.game.e_bullets == [[5, 4, True]]  # fired from x=4, moved on to 5
+    # a sub swimming off the edge fires nothing that lasts
+    o = _game(sub_x=0, sub_y=7, e_subs=[[9, 2, True, 0, 0]])
+    s, _, _ = _step(o, to_torch([o.game]), NOOP)
+    assert o.game.e_subs == [] and o.game.e_bullets == []
+    # an enemy bullet ends the game when it passes over the player
+    o = _game(sub_x=7, sub_y=5, e_bullets=[[6, 5, True]], surface=False)
+    s, _, term = _step(o, to_torch([o.game]), NOOP)
+    assert term
+    # a sub's shot clock: it fires, then again 11 steps later
+    o = _game(sub_x=0, sub_y=8, e_subs=[[9, 3, False, 3, 0]], e_spawn_timer=99)
+    s = to_torch([o.game])
+    clock = []
+    for _ in range(12):
+        s, _, _ = _step(o, s, NOOP)
+        clock.append(o.game.e_subs[0][4])
+    assert clock == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 10]
+    assert len(o.game.e_bullets) == 1 and int(s["enemies"][0, sq.BLIVE].sum()) == 1
+
+
+def test_spawn_timers_clash_and_ramp():
+    o = _game(e_spawn_timer=0, e_spawn_speed=7)
+    s = to_torch([o.game])
+    s, _, _ = _step(o, s, NOOP, enemy_lr=0.2, enemy_sub=0.1, enemy_row=0.3)
+    # a sub at the left edge of row 1 + floor(0.3 * 8) = 3, moving right; clocks already ticked
+    assert o.game.e_subs == [[0, 3, True, 4, 9]] and _var(s, sq.E_TIMER) == 6
+    # a fish that would swim against the sub in that row is not spawned; the timer restarts
+    o.game.e_spawn_timer = 0
+    s = to_torch([o.game])
+    s, _, _ = _step(o, s, NOOP, enemy_lr=0.7, enemy_sub=0.9, enemy_row=0.3)
+    assert o.game.e_fish == [] and len(o.game.e_subs) == 1 and _var(s, sq.E_TIMER) == 6
+    # same direction is fine: a fish joins the row
+    o.game.e_spawn_timer = 0
+    s = to_torch([o.game])
+    s, _, _ = _step(o, s, NOOP, enemy_lr=0.2, enemy_sub=0.9, enemy_row=0.3)
+    assert o.game.e_fish == [[0, 3, True, 4]]
+    # the ramp: spawn interval down to 1, move interval down to 2 on every other ramp, then stop
+    o = _game(sub_y=1, surface=False, diver_count=-1, e_spawn_timer=99, d_spawn_timer=99)
+    s = to_torch([o.game])
+    seen = []
+    for _ in range(22):
+        s, _, _ = _step(o, s, UP)
+        seen.append((_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)))
+        s, _, _ = _step(o, s, DOWN)
+    assert seen[:7] == [(1, 19, 5), (2, 18, 4), (3, 17, 4), (4, 16, 3), (5, 15, 3)] + [
+        (6, 14, 2),
+        (7, 13, 2),
+    ]
+    assert seen[18:] == [(19, 1, 2)] * 4
+
+
+def test_diver_spawn_pickup_cap_and_order():
+    o = _game(d_spawn_timer=0, e_spawn_timer=99)
+    s = to_torch([o.game])
+    s, _, _ = _step(o, s, NOOP, diver_lr=0.9, diver_row=0.99)
+    assert o.game.divers == [[9, 8, False, 4]] and _var(s, sq.D_TIMER) == 29
+    # two divers on the player's cell with room for one: the newer is taken, the older swims on
+    old, new = [4, 6, True, 0], [4, 6, False, 2]
+    o = _game(sub_x=4, sub_y=6, surface=False, diver_count=5, divers=[old, new])
+    s, _, _ = _step(o, to_torch([o.game]), NOOP)
+    assert _var(s, sq.DIVERS) == 6 and o.game.divers == [[5, 6, True, 5]]
+    # a diver moving onto the player is picked up too
+    o = _game(sub_x=4, sub_y=6, surface=False, divers=[[3, 6, True, 0]])
+    s, _, _ = _step(o, to_torch([o.game]), NOOP)
+    assert _var(s, sq.DIVERS) == 1 and int(s["divers"][0, sq.DLIVE].sum()) == 0
+
+
+def test_bullet_and_enemy_list_order():
+    # two player bullets land on one cell with two fish (earlier spawned: lower move timer) and
+    # a sub: the newer bullet takes the earlier fish, the older bullet the other fish
+    fish = [[5, 4, True, 1], [5, 4, True, 3]]
+    sub = [[5, 4, True, 2, 7]]
+    o = _game(sub_x=0, sub_y=8, e_fish=fish, e_subs=sub, f_bullets=[[4, 4, True], [6, 4, False]])
+    s = to_torch([o.game])
+    s, r, _ = _step(o, s, NOOP)
+    assert r == 2 and o.game.e_fish == [] and len(o.game.e_subs) == 1
+    # one bullet, a fish and a sub in the cell: the fish goes first
+    o = _game(sub_x=0, sub_y=8, e_fish=[[5, 4, True, 3]], e_subs=sub, f_bullets=[[4, 4, True]])
+    s, r, _ = _step(o, to_torch([o.game]), NOOP)
+    assert r == 1 and o.game.e_fish == [] and len(o.game.e_subs) == 1
+    # an enemy moving onto two bullets spends the earlier-fired one
+    shots = [[4, 4, True], [6, 4, False]]  # both land on x=5
+    o = _game(sub_x=0, sub_y=8, e_fish=[[4, 4, True, 0]], f_bullets=shots)
+    s, r, _ = _step(o, to_torch([o.game]), NOOP)
+    assert r == 1 and o.game.f_bullets == [[5, 4, False]]
+    assert int(s["shots"][0, sq.SLIVE, 1]) == 1 and int(s["shots"][0, sq.SDIR, 1]) == 0
+
+
+def test_facing_and_shot_cooldown():
+    o = _game(sub_y=3, surface=False)
+    s = to_torch([o.game])
+    s, _, _ = _step(o, s, RIGHT)
+    obs = Seaquest().observe(s)[0]
+    assert bool(obs[0, 3, 6]) and bool(obs[1, 3, 5])  # front at x=6, back behind it
+    s, _, _ = _step(o, s, FIRE)
+    assert o.game.f_bullets == [[7, 3, True]] and _var(s, sq.SHOT_T) == 4
+    s, _, _ = _step(o, s, LEFT)
+    for _ in range(3):  # the cooldown blocks firing, and a blocked fire does not move
+        s, _, _ = _step(o, s, FIRE)
+        assert len(o.game.f_bullets) <= 1 and _var(s, sq.PX) == 5
+    s, _, _ = _step(o, s, FIRE)
+    assert o.game.f_bullets == [[4, 3, False]]  # the first one left the grid meanwhile
+    assert bool(Seaquest().observe(s)[0, 1, 3, 6])  # facing left: the back is to the right
+
+
+def test_move_interval_ramp_reaches_moving_enemies():
+    # a fish due to move is reset to the current interval; a surfacing changes it for later ones
+    o = _game(sub_y=1, sub_x=0, surface=False, diver_count=2, ramp_index=1, e_spawn_timer=99)
+    o.game.e_fish = [[5, 6, True, 0], [2, 3, False, 1]]
+    s = to_torch([o.game])
+    s, _, _ = _step(o, s, UP)  # the second ramp: move interval 5 -> 4
+    assert _var(s, sq.MOVE) == 4 and sorted(o.game.e_fish) == [[2, 3, False, 0], [6, 6, True, 5]]
+    s, _, _ = _step(o, s, NOOP)
+    assert sorted(o.game.e_fish) == [[1, 3, False, 4], [6, 6, True, 4]]
+
+
+def test_terminal_state_steps_to_itself():
+    o = _game(sub_y=1, diver_count=0, surface=False)
+    g = Seaquest()
+    s, _, term = _step(o, to_torch([o.game]), UP)
+    s2, r, term2 = g.step(s, torch.tensor([DOWN]), torch.rand(1, 5))
+    assert term2.all() and r.item() == 0
+    assert all(torch.equal(s[k], s2[k]) for k in s)
+
+
+def test_step_has_no_host_sync():
+    src = inspect.getsource(sq)
+    for bad in (".item(", ".tolist(", ".nonzero(", ".cpu(", ".numpy("):
+        assert bad not in src

@@ -1,0 +1,49 @@
+"""Built-in studies and the `rlnoise study` flags that override them."""
+
+import dataclasses
+
+import pytest
+
+from rlnoise.cli import build_parser
+from rlnoise.study.cli import config_from_args
+from rlnoise.study.config import StudyError, validate_study
+from rlnoise.study.runner import check_runnable
+
+
+def _parse(*argv):
+    return config_from_args(build_parser().parse_args(["study", *argv]))
+
+
+def test_default_study_is_the_cartpole_preset():
+    cfg, ex = _parse()
+    assert (cfg.env_id, cfg.algo, cfg.lr_rule, cfg.targets) == (
+        "CartPole-v1",
+        "ppo",
+        "grid",
+        (475.0,),
+    )
+    assert cfg.n_steps == 128 and cfg.noise_every == 1 and not cfg.anneal_lr
+    assert cfg.seeds >= 2 and len(cfg.n_envs) >= 5
+    assert ex.backend == "local" and ex.threads_per_run == 1 and ex.device == "cpu"
+
+
+def test_presets_and_overrides():
+    cfg, ex = _parse("--preset", "atari-a2c", "--env", "breakout")
+    assert cfg.env_id == "ALE/Breakout-v5" and cfg.algo == "a2c" and cfg.n_steps == 5
+    assert cfg.targets == (150.0,) and cfg.lr == 7e-4 and ex.device == "auto"
+    cfg, _ = _parse("--preset", "atari-a2c")
+    assert cfg.env_id == "ALE/Pong-v5" and cfg.targets == (10.0,)
+    with pytest.raises(StudyError, match="--target is required"):
+        _parse("--preset", "atari-a2c", "--env", "Tennis")
+    cfg, _ = _parse("--preset", "minatar", "--target", "3", "--target", "2")
+    assert cfg.env_id == "MinAtar/Breakout-v1" and cfg.targets == (3.0, 2.0)
+    cfg, _ = _parse("--algo", "a2c", "--env", "Acrobot-v1", "--target", "-100")
+    assert cfg.n_steps == 5 and cfg.lr == 7e-4  # the algorithm's defaults, not CartPole's
+    cfg, _ = _parse("--n-envs", "1,2", "--lr", "1e-3", "--lr-rule", "const", "--seeds", "3")
+    assert cfg.n_envs == (1, 2) and cfg.lr == 1e-3 and cfg.seeds == 3
+
+
+def test_every_preset_is_runnable_as_configured():
+    for argv in ([], ["--preset", "minatar"], ["--preset", "atari-a2c"]):
+        cfg, ex = _parse(*argv)
+        check_runnable(validate_study(cfg), dataclasses.replace(ex, device="cpu"))

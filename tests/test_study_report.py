@@ -1,0 +1,78 @@
+"""`rlnoise report DIR` on the example study: torch-free, and the same report it was written
+with; the front table in both of its forms."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlnoise.study.report import front_table
+from rlnoise.study.store import load_study
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "docs" / "example-study"
+ANALYSIS_FIELDS = ("fits", "b_crit", "s_min", "e_min", "b_crit_interval", "b_simple", "ratio",
+                   "verdict", "errors")  # fmt: skip
+REPORT_AND_PLOTS = ("report.md", "pareto.png", "noise.png", "speedup.png")
+
+
+@pytest.fixture
+def example(tmp_path) -> Path:
+    d = tmp_path / "example"
+    shutil.copytree(EXAMPLE, d)
+    for name in REPORT_AND_PLOTS:
+        (d / name).unlink()
+    return d
+
+
+def _report_in_a_fresh_python(d: Path) -> subprocess.CompletedProcess:
+    code = (
+        "import sys\n"
+        "from rlnoise.cli import main\n"
+        f"rc = main(['report', {str(d)!r}])\n"
+        "assert 'torch' not in sys.modules, 'rlnoise report imported torch'\n"
+        "sys.exit(rc)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_report_never_imports_torch_and_rebuilds_the_same_report(example):
+    res = _report_in_a_fresh_python(example)
+    assert res.returncode == 0, res.stderr
+    assert "B_crit = 1,104 observations" in res.stdout and "report:" in res.stdout
+    assert (example / "report.md").read_bytes() == (EXAMPLE / "report.md").read_bytes()
+    for name in REPORT_AND_PLOTS[1:]:
+        assert (example / name).stat().st_size > 1000
+    assert (example / "study.json").read_bytes() == (EXAMPLE / "study.json").read_bytes()
+
+
+def test_report_of_a_study_without_a_fit_analyses_its_runs(example):
+    """A stopped study has runs but no fit in study.json: the report fits them (the same
+    numbers as the finished study), the terminal says study.json has no fit yet."""
+    doc = json.loads((example / "study.json").read_text())
+    for k in ANALYSIS_FIELDS:
+        del doc[k]
+    (example / "study.json").write_text(json.dumps(doc))
+    res = _report_in_a_fresh_python(example)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("no fit yet")
+    assert (example / "report.md").read_bytes() == (EXAMPLE / "report.md").read_bytes()
+
+
+def test_front_table_as_text_and_as_markdown():
+    fit = load_study(EXAMPLE).top
+    text = front_table(fit, text=True)
+    assert text[0] == "      B  envs        lr seed      S          E  B_simple"
+    assert text[1] == "    128     1  4.00e-03    1    225     28,800       196"
+    md = front_table(fit)
+    assert md[0].startswith("| B | envs | groups | lr | seed | S | E |")
+    assert md[1] == "|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|"
+    assert md[2].startswith("| 128 | 1 | K=8 by time | 0.004 | 1 | 225 | 28,800 | 230, 225 |")
+    fit.front = fit.front[1:]  # B = 128 not reached
+    assert front_table(fit, text=True)[1] == "    128     1                not reached"
+    assert front_table(fit)[2] == "| 128 | 1 | | | | not reached | | | | | |"

@@ -1,0 +1,173 @@
+"""The study runner without training: a fake executor stands in for the process pool, so the
+session loop, the stop request, failed runs and the outputs are tested in a second."""
+
+import dataclasses
+import json
+import signal
+
+import pytest
+from study_fakes import CFG, records, summary
+
+from envs.errors import EnvError
+from rlnoise.cli import main
+from rlnoise.study import runner
+from rlnoise.study.config import ExecOptions, StudyConfig, StudyError
+from rlnoise.study.store import FORMAT
+
+TINY = StudyConfig(
+    n_envs=(1, 2, 4), n_steps=32, targets=(40.0,), max_steps=20_000, seeds=1,
+    lr_rule="sqrt", lr=4e-3,
+)  # fmt: skip
+STEPS = {1: 40, 2: 22, 4: 14}  # updates to the target per n_envs: B_crit = 32 * 1.3
+
+
+class FakeExecutor:
+    """Runs each job when its result is asked for, FIFO; `on_result(n, job)` may raise or
+    signal before the n-th result (0-based) is returned."""
+
+    name = "fake"
+
+    def __init__(self, workers=2, on_result=None):
+        self.workers, self.on_result = workers, on_result
+        self.jobs, self.results, self.stop_requested, self.shut = [], 0, False, None
+
+    def submit(self, job):
+        self.jobs.append(job)
+        return len(self.jobs) - 1
+
+    def wait(self, handles, timeout=None):
+        return [min(handles)]
+
+    def result(self, h):
+        job = self.jobs[h]["config"]
+        n, self.results = self.results, self.results + 1
+        if self.on_result:
+            self.on_result(n, job)
+        steps, b = STEPS[job["n_envs"]], job["n_envs"] * job["n_steps"]
+        ret = [41.0 if u >= steps else 1.0 for u in range(1, steps + 1)]
+        s = summary(steps, b, ret, [1.0] * steps, [50.0 * b] * steps, target_update=steps)
+        return {"summary": s, "first_full_update": 1, "how": "started", "seconds": 0.5}
+
+    def request_stop(self):
+        self.stop_requested = True
+
+    def shutdown(self, cancel=False):
+        self.shut = "cancel" if cancel else "wait"
+
+
+def _run(tmp_path, monkeypatch, fake):
+    monkeypatch.setattr(runner, "make_executor", lambda *a: fake)
+    lines = []
+    out = tmp_path / "s"
+    return out, lines, lambda: runner.run_study(TINY, ExecOptions(), out, "cmd", lines.append)
+
+
+def test_a_session_trains_the_plan_and_records_every_run(tmp_path, monkeypatch):
+    fake = FakeExecutor()
+    out, lines, go = _run(tmp_path, monkeypatch, fake)
+    study = go()
+    assert len(fake.jobs) == 3 and fake.shut == "wait"
+    assert [r.steps_to_target for r in study.runs] == [40, 22, 14]
+    assert study.top.ok and study.doc["status"] == "complete"
+    doc = json.loads((out / "study.json").read_text())
+    assert doc["b_crit"] == pytest.approx(study.top.b_crit)
+    assert [r["how"] for r in doc["runs"]] == ["started"] * 3
+    assert sum(ln.startswith("[") for ln in lines) == 3
+    for name in ("runs.csv", "report.md", "pareto.png"):
+        assert (out / name).is_file()
+    # the same study again: nothing to train
+    fake2 = FakeExecutor()
+    monkeypatch.setattr(runner, "make_executor", lambda *a: fake2)
+    runner.run_study(TINY, ExecOptions(), out, "cmd", lines.append)
+    assert fake2.jobs == []
+
+
+def test_the_first_signal_lets_runs_in_flight_finish_and_submits_no_more(tmp_path, monkeypatch):
+    def on_result(n, job):
+        if n == 0:
+            signal.raise_signal(signal.SIGINT)  # the study's handler: request a stop
+
+    fake = FakeExecutor(workers=2, on_result=on_result)
+    out, lines, go = _run(tmp_path, monkeypatch, fake)
+    with pytest.raises(runner.TrainingInterrupted, match="continue with the same command"):
+        go()
+    assert fake.stop_requested and len(fake.jobs) == 2  # the third run was never submitted
+    assert any(ln.startswith("stopping:") for ln in lines)
+    assert len(json.loads((out / "study.json").read_text())["runs"]) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_second_signal_stops_at_once(tmp_path, monkeypatch):
+    def on_result(n, job):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    fake = FakeExecutor(on_result=on_result)
+    out, _, go = _run(tmp_path, monkeypatch, fake)
+    with pytest.raises(runner.TrainingInterrupted, match="study stopped; 0 runs finished"):
+        go()
+    assert fake.shut == "cancel"
+    assert json.loads((out / "study.json").read_text())["runs"] == []
+
+
+@pytest.mark.parametrize(
+    "error, expected, match",
+    [
+        (RuntimeError("worker died"), runner.StudyRunError, "failed .RuntimeError: worker died"),
+        (EnvError("bad env"), EnvError, "bad env"),  # user errors pass through: exit 2
+    ],
+)
+def test_a_failed_run_stops_the_study_and_keeps_the_others(
+    tmp_path, monkeypatch, error, expected, match
+):
+    def on_result(n, job):
+        if n == 1:
+            raise error
+
+    fake = FakeExecutor(workers=1, on_result=on_result)
+    out, _, go = _run(tmp_path, monkeypatch, fake)
+    with pytest.raises(expected, match=match):
+        go()
+    assert fake.stop_requested and len(fake.jobs) == 2
+    assert len(json.loads((out / "study.json").read_text())["runs"]) == 1
+
+
+def test_the_cli_maps_stops_and_failures_to_exit_statuses(tmp_path, monkeypatch, capsys):
+    args = ["study", "--n-envs", "1,2,4", "--n-steps", "32", "--target", "40", "--seeds", "1",
+            "--max-steps", "20000", "--lr-rule", "sqrt", "--lr", "4e-3"]  # fmt: skip
+
+    def fail(n, job):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "make_executor", lambda *a: FakeExecutor(on_result=fail))
+    assert main([*args, "--out", str(tmp_path / "a")]) == 1
+    assert "rlnoise: error: run n001" in capsys.readouterr().err
+
+    def stop(n, job):
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(runner, "make_executor", lambda *a: FakeExecutor(on_result=stop))
+    assert main([*args, "--out", str(tmp_path / "b")]) == 130
+    assert "study stopped" in capsys.readouterr().err
+
+    monkeypatch.setattr(runner, "make_executor", lambda *a: FakeExecutor())
+    assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "target 40: fastest run per batch size" in out and "B_crit = " in out
+
+
+def test_finish_writes_everything_then_raises_when_no_fit(tmp_path):
+    import pandas as pd
+
+    cfg = dataclasses.replace(CFG, targets=(100.0,), seeds=1)
+    recs = records(cfg, {(n, 0, 0): (40, 100) for n in (1, 4, 16)})
+    doc = {"format": FORMAT, "config": cfg.to_json(), "env": cfg.env_id, "algo": cfg.algo,
+           "target": 100.0, "command": "rlnoise study", "runs": []}  # fmt: skip
+    with pytest.raises(StudyError, match="no B_crit could be fitted"):
+        runner.finish(tmp_path, doc, {r.name: r for r in recs}, 1.0)
+    saved = json.loads((tmp_path / "study.json").read_text())
+    assert len(saved["runs"]) == 3 and saved["b_crit"] is None
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 3
+    assert "No B_crit" in (tmp_path / "report.md").read_text()
+    for name in ("pareto.png", "noise.png", "speedup.png"):
+        assert (tmp_path / name).stat().st_size > 1000
