@@ -23,6 +23,12 @@ minatar (PPO on MinAtar Breakout; about 35-45 minutes on 2 CPU cores, estimated)
     steps/s and passed 5.5 at ~94k steps (6 at ~120k). Target 10 would need several times more
     steps per run than an hour allows on 2 cores.
 
+minatar-gpu (MinAtar Breakout on the GPU; for GPU machines)
+    As minatar (same settings and target) with the torch backend stepping on the GPU,
+    n_envs 8..4,096 (B = 1,024..524,288 observations), 3 seeds, at most 5M steps per run, runs
+    sharing the card. A CPU dry run at small sizes: rlnoise study --preset minatar-gpu
+    --device cpu --n-envs 8,32 --seeds 1.
+
 atari-a2c (A2C as in the paper; for GPU machines)
     A2C (RMSProp, 5 steps per env) on one of the paper's seven games (--env Pong by default;
     Alien, BeamRider, Breakout, Pong, Qbert, Seaquest, SpaceInvaders), n_envs 8..1,024
@@ -93,6 +99,19 @@ PRESETS: dict[str, dict] = {
         "episode_window": 20,
         "exec": {"device": "auto", "threads_per_run": 4},
     },
+}
+# The GPU version of "minatar": the same game, algorithm settings and target, on the torch
+# backend stepping on the GPU, over env counts up to 4,096 (B = 1,024 .. 524,288 observations)
+# with several runs sharing the card at once. Sized for one H100/H200 in about 10 minutes;
+# unverified on a GPU so far (only CPU dry runs at small sizes).
+PRESETS["minatar-gpu"] = {
+    **PRESETS["minatar"],
+    "n_envs": (8, 32, 128, 512, 2048, 4096),
+    "seeds": 3,
+    "max_steps": 5_000_000,
+    "lr": 2.5e-3,  # at the smallest B; the grid and its widening pick the lr at every B
+    "noise_every": 1,
+    "exec": {"device": "cuda", "threads_per_run": 1},
 }
 DEFAULT_PRESET = "cartpole"
 
