@@ -6,6 +6,8 @@ import os
 import platform
 from datetime import date
 
+from rlnoise.hardware import cpu_flags
+
 
 def cpu_model() -> str:
     try:
@@ -16,17 +18,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def machine_line() -> str:

@@ -4,7 +4,7 @@
 
 Nothing tuned, as a newcomer writes it: synchronous `env.step`, a `torch.tensor(obs).to(device)`
 per step, `Categorical(logits).sample()`, the Nature CNN in fp32 with the public PPO Atari defaults
-(128 steps, 4 epochs x 4 minibatches, Adam 2.5e-4, clip 0.1, entropy 0.01, value 0.5, grad norm
+(the same Nature CNN as rlnoise, 128 steps, 4 epochs x 4 minibatches, Adam 2.5e-4, clip 0.1, entropy 0.01, value 0.5, grad norm
 0.5, gamma 0.99, lambda 0.95). Prints SPS over `--seconds` after one warm-up iteration, and
 returns it from `plain_ppo_sps` for benchmarks/gpu_check.py, which runs it beside rlnoise.
 """
@@ -21,33 +21,7 @@ from ale_py.vector_env import AtariVectorEnv
 from torch import nn
 from torch.distributions import Categorical
 
-
-def _layer(m: nn.Module, gain: float = 2**0.5) -> nn.Module:
-    nn.init.orthogonal_(m.weight, gain)
-    nn.init.zeros_(m.bias)
-    return m
-
-
-class Agent(nn.Module):
-    def __init__(self, n_actions: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            _layer(nn.Conv2d(4, 32, 8, stride=4)),
-            nn.ReLU(),
-            _layer(nn.Conv2d(32, 64, 4, stride=2)),
-            nn.ReLU(),
-            _layer(nn.Conv2d(64, 64, 3, stride=1)),
-            nn.ReLU(),
-            nn.Flatten(),
-            _layer(nn.Linear(3136, 512)),
-            nn.ReLU(),
-        )
-        self.actor = _layer(nn.Linear(512, n_actions), 0.01)
-        self.critic = _layer(nn.Linear(512, 1), 1.0)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.net(x / 255.0)
-        return self.actor(h), self.critic(h).squeeze(-1)
+from agents.networks import NatureCNN
 
 
 def plain_ppo_sps(n_envs: int, seconds: float, device: str, game: str = "pong") -> float:
@@ -61,7 +35,7 @@ def plain_ppo_sps(n_envs: int, seconds: float, device: str, game: str = "pong") 
         reward_clipping=True,
     )
     dev = torch.device(device)
-    agent = Agent(env.single_action_space.n).to(dev)
+    agent = NatureCNN(4, int(env.single_action_space.n)).to(dev)  # rlnoise's network, fp32
     opt = torch.optim.Adam(agent.parameters(), lr=2.5e-4, eps=1e-5)
     T, n = 128, n_envs
     obs_buf = torch.zeros((T, n, 4, 84, 84), device=dev)

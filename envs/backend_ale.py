@@ -51,22 +51,14 @@ class AleVecEnv(VecEnv):
             reward_clipping=False,
             use_fire_reset=settings["fire_reset"],
         )
-        super().__init__(
-            **atari_vecenv_args(
-                env_id,
-                n_envs,
-                seed,
-                protocol,
-                self._env.single_observation_space,
-                self._env.single_action_space,
-                {
-                    "backend": "ale",
-                    "rom": atari_games()[env_id],
-                    "ale_py_version": ale_py.__version__,
-                    "num_threads": threads,
-                },
-            )
-        )
+        info = {
+            "backend": "ale",
+            "rom": atari_games()[env_id],
+            "ale_py_version": ale_py.__version__,
+            "num_threads": threads,
+        }
+        spaces_of = self._env
+        super().__init__(**atari_vecenv_args(env_id, n_envs, seed, protocol, spaces_of, info))
         self._order_bytes = np.arange(n_envs, dtype=np.int32).tobytes()
 
     def _reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -12,6 +12,7 @@ The settings mirror the ale backend (see `protocols`). Two EnvPool habits are hi
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -60,22 +61,17 @@ class EnvPoolVecEnv(VecEnv):
             "gray_scale": pre["grayscale"],
         }
         self._env = self._build(seed)
-        super().__init__(
-            **atari_vecenv_args(
-                env_id,
-                n_envs,
-                seed,
-                protocol,
-                self._env.observation_space,
-                self._env.action_space,
-                {
-                    "backend": "envpool",
-                    "envpool_task": self._task,
-                    "envpool_version": getattr(self._envpool, "__version__", "unknown"),
-                    "num_threads": self._kwargs["num_threads"],
-                },
-            )
+        info = {
+            "backend": "envpool",
+            "envpool_task": self._task,
+            "envpool_version": getattr(self._envpool, "__version__", "unknown"),
+            "num_threads": self._kwargs["num_threads"],
+        }
+        spaces_of = SimpleNamespace(
+            single_observation_space=self._env.observation_space,
+            single_action_space=self._env.action_space,
         )
+        super().__init__(**atari_vecenv_args(env_id, n_envs, seed, protocol, spaces_of, info))
 
     def _build(self, seed: int) -> Any:
         self._fresh_seed: int | None = seed

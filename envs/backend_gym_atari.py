@@ -69,20 +69,12 @@ class GymAtariVecEnv(VecEnv):
         self._env = gym.vector.AsyncVectorEnv(
             fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         )
-        super().__init__(
-            **atari_vecenv_args(
-                env_id,
-                n_envs,
-                seed,
-                protocol,
-                self._env.single_observation_space,
-                self._env.single_action_space,
-                {
-                    "backend": "gymnasium",
-                    "gymnasium_version": gym.__version__,
-                },
-            )
-        )
+        info = {
+            "backend": "gymnasium",
+            "gymnasium_version": gym.__version__,
+        }
+        spaces_of = self._env
+        super().__init__(**atari_vecenv_args(env_id, n_envs, seed, protocol, spaces_of, info))
 
     def _reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:
         obs, info = self._env.reset(seed=seed)

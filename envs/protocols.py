@@ -62,17 +62,17 @@ def atari_vecenv_args(
     n_envs: int,
     seed: int,
     protocol: str,
-    observation_space: Any,
-    action_space: Any,
+    vec: Any,
     backend_info: dict[str, Any],
 ) -> dict[str, Any]:
     """`VecEnv.__init__` keyword arguments shared by every Atari backend: uint8 frames, sign-
-    clipped rewards for learning, our own episodic life, and the protocol in `spec_info`."""
+    clipped rewards for learning, our own episodic life, and the protocol in `spec_info`.
+    `vec` is the backend's own vector env, whose single_observation/action_space are used."""
     settings = get_protocol(protocol)
     return {
         "num_envs": n_envs,
-        "observation_space": observation_space,
-        "action_space": action_space,
+        "observation_space": vec.single_observation_space,
+        "action_space": vec.single_action_space,
         "obs_kind": "frames",
         "reward_clip": True,
         "seed": seed,
