@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections import Counter
 
@@ -25,8 +26,8 @@ SLOTS = {
     ("step", "_spawn_diver", "randint", 0): "diver_row",
 }
 SCALARS = (
-    "sub_x sub_y sub_or oxygen diver_count shot_timer surface e_spawn_speed e_spawn_timer "
-    "d_spawn_timer move_speed ramp_index terminal"
+    "sub_x sub_y sub_or oxygen diver_count surface e_spawn_speed move_speed ramp_index terminal "
+    "shot_timer e_spawn_timer d_spawn_timer"
 ).split()  # the original's attributes in the order of the torch "vars" columns
 
 # ---- canonical views of both sides ----------------------------------------------------------
@@ -74,20 +75,50 @@ def _sorted(fields: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.take_along_axis(rows, order[..., None], axis=1)
 
 
-def from_torch(s) -> dict[str, np.ndarray]:
-    v = s["vars"].numpy().astype(np.int64)
+def _xy(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row of packed cells ((row - 1) * 16 + column)."""
+    return cell & 15, (cell >> 4) + 1
+
+
+def _pack(x: int, y: int) -> int:
+    return (y - 1) * 16 + x
+
+
+def unpack(s) -> dict[str, np.ndarray]:
+    """The torch state's fields as plain int64 arrays, [N, field..., slot]."""
     en = s["enemies"].numpy().astype(np.int64)
     dv = s["divers"].numpy().astype(np.int64)
     sh = s["shots"].numpy().astype(np.int64)
-    live = en[:, sq.ELIVE] != 0
-    sub = en[:, sq.ESUB] != 0
+    ex, ey = _xy(en[:, sq.CELL])
+    bx, by = _xy(en[:, sq.BCELL])
+    fl = en[:, sq.FLAGS]
+    dx, dy = _xy(dv[:, sq.DCELL])
+    sx, sy = _xy(sh[:, sq.SCELL])
     return {
-        "scalars": v,
-        "shots": _in_order(sh[:, [sq.SX, sq.SY, sq.SDIR]], sh[:, sq.SLIVE] != 0),
-        "divers": _in_order(dv[:, [sq.DX, sq.DY, sq.DDIR, sq.DMOVE]], dv[:, sq.DLIVE] != 0),
-        "fish": _sorted(en[:, [sq.EY, sq.EX, sq.EDIR, sq.EMOVE]], live & ~sub),
-        "subs": _sorted(en[:, [sq.EY, sq.EX, sq.EDIR, sq.EMOVE, sq.ESHOT]], live & sub),
-        "ebullets": _sorted(en[:, [sq.BY, sq.BX, sq.BDIR]], en[:, sq.BLIVE] != 0),
+        "vars": s["vars"].numpy().astype(np.int64),
+        "enemies": np.stack(
+            [ex, ey, fl & 1, en[:, sq.CLOCKS] & 7, en[:, sq.CLOCKS] >> 3, (fl >> 1) & 1]
+            + [(fl >> 2) & 1, bx, by, (fl >> 3) & 1, (fl >> 4) & 1],
+            axis=1,
+        ),  # x y right move shot sub alive | bullet x y right alive
+        "divers": np.stack(
+            [dx, dy, dv[:, sq.DFLAGS] & 1, dv[:, sq.DTIMER], dv[:, sq.DFLAGS] >> 1], axis=1
+        ),  # x y right timer alive
+        "shots": np.stack([sx, sy, sh[:, sq.SFLAGS] & 1, sh[:, sq.SFLAGS] >> 1], axis=1),
+    }
+
+
+def from_torch(s) -> dict[str, np.ndarray]:
+    f = unpack(s)
+    en, dv, sh = f["enemies"], f["divers"], f["shots"]
+    live, sub = en[:, 6] != 0, en[:, 5] != 0
+    return {
+        "scalars": f["vars"],
+        "shots": _in_order(sh[:, [0, 1, 2]], sh[:, 3] != 0),
+        "divers": _in_order(dv[:, [0, 1, 2, 3]], dv[:, 4] != 0),
+        "fish": _sorted(en[:, [1, 0, 2, 3]], live & ~sub),
+        "subs": _sorted(en[:, [1, 0, 2, 3, 4]], live & sub),
+        "ebullets": _sorted(en[:, [8, 7, 9]], en[:, 10] != 0),
     }
 
 
@@ -173,7 +204,7 @@ def diver_hunter(eps: float = 0.15):
 def test_seaquest_matches_original_random():
     STATS.clear()
     counts = lockstep(
-        "MinAtar/Seaquest-v0", 48, 800, random_policy, SLOTS, from_oracle, 3, from_torch
+        "MinAtar/Seaquest-v0", 40, 700, random_policy, SLOTS, from_oracle, 3, from_torch
     )
     assert counts["episodes"] > 300 and counts["reward"] > 20 and STATS["oxygen_out"] > 0
     assert STATS["max_ebullets"] >= 2 and STATS["two_shots"] > 0 and STATS["two_divers"] > 0
@@ -182,11 +213,41 @@ def test_seaquest_matches_original_random():
 def test_seaquest_matches_original_diver_hunter():
     STATS.clear()
     counts = lockstep(
-        "MinAtar/Seaquest-v0", 48, 1200, diver_hunter(), SLOTS, from_oracle, 5, from_torch
+        "MinAtar/Seaquest-v0", 40, 1100, diver_hunter(), SLOTS, from_oracle, 5, from_torch
     )
     assert counts["episodes"] > 30 and counts["reward"] > 100
     assert STATS["six_divers"] > 0 and STATS["negative_divers"] > 0 and STATS["max_ebullets"] >= 3
     assert STATS["max_ramp"] >= 19 and STATS["shared_cell"] > 0 and STATS["max_enemies"] >= 12
+
+
+def test_crowded_max_difficulty_matches_original():
+    """From the top of the ramp (a spawn every step, fastest enemies) with the player mostly
+    safe on the surface: enemy counts near the capacity bound, crowded cells, no autoreset."""
+    STATS.clear()
+    n, g, gen = 24, Seaquest(), torch.Generator().manual_seed(7)
+    top = dict(ramp_index=19, e_spawn_speed=1, move_speed=2, diver_count=-1, e_spawn_timer=0)
+    oracles = [_game(**top) for _ in range(n)]
+    s = to_torch([o.game for o in oracles])
+    # mostly no-op/left/right/fire at the surface; now and then a dive into the crowd
+    weights = torch.tensor([0.3, 0.2, 0.04, 0.2, 0.04, 0.22])
+    for t in range(400):
+        action = torch.multinomial(weights, n, replacement=True, generator=gen)
+        u = torch.rand(n, len(g.step_slots), generator=gen)
+        s, reward, term = g.step(s, action, u)
+        for i, o in enumerate(oracles):
+            o.random.feed("step", dict(zip(g.step_slots, u[i].numpy(), strict=True)))
+            r, done = o.game.act(int(action[i]))
+            assert (r, done) == (float(reward[i]), bool(term[i])), (t, i)
+        want = np.stack([o.game.state() for o in oracles]).transpose(0, 3, 1, 2)
+        assert np.array_equal(g.observe(s).numpy(), want), t
+        rows, got = [from_oracle(o.game) for o in oracles], from_torch(s)
+        for key in rows[0]:
+            assert np.array_equal(np.stack([r[key] for r in rows]), got[key]), (t, key)
+        if term.any():  # restart the ended games from the top of the ramp on both sides
+            for i in np.flatnonzero(term.numpy()):
+                oracles[i] = _game(**top)
+            s = to_torch([o.game for o in oracles])
+    assert STATS["max_enemies"] >= 24 and STATS["shared_cell"] > 1000
 
 
 @pytest.mark.slow
@@ -206,21 +267,24 @@ def to_torch(games: list) -> dict[str, torch.Tensor]:
     bullets in slots no sub uses, so no sub can fire into an occupied bullet slot)."""
     n = len(games)
     v = np.array([[int(getattr(g, a)) for a in SCALARS] for g in games], dtype=np.int64)
-    en = np.zeros((n, 11, K), dtype=np.int8)
-    dv = np.zeros((n, 5, 2), dtype=np.int8)
-    sh = np.zeros((n, 4, 2), dtype=np.int8)
+    en = np.zeros((n, 4, K), dtype=np.int8)
+    dv = np.zeros((n, 3, 2), dtype=np.int8)
+    sh = np.zeros((n, 2, 2), dtype=np.int8)
     for i, g in enumerate(games):
         enemies = [(f, 0) for f in g.e_fish] + [(s, 1) for s in g.e_subs]
         for k, (e, is_sub) in enumerate(enemies):
             st = e[4] if is_sub else 0
-            en[i, : sq.BX, k] = [e[0], e[1], int(e[2]), e[3], st, is_sub, 1]
+            en[i, sq.CELL, k] = _pack(e[0], e[1])
+            en[i, sq.CLOCKS, k] = e[3] + (st << 3)
+            en[i, sq.FLAGS, k] = int(e[2]) * sq.E_RIGHT + is_sub * sq.E_SUB + sq.E_ALIVE
         free = [k for k in range(K - 1, -1, -1) if k >= len(enemies) or not enemies[k][1]]
         for b, k in zip(g.e_bullets, free, strict=False):
-            en[i, sq.BX :, k] = [b[0], b[1], int(b[2]), 1]
+            en[i, sq.BCELL, k] = _pack(b[0], b[1])
+            en[i, sq.FLAGS, k] += int(b[2]) * sq.B_RIGHT + sq.B_ALIVE
         for j, d in enumerate(g.divers, start=2 - len(g.divers)):
-            dv[i, :, j] = [d[0], d[1], int(d[2]), d[3], 1]
+            dv[i, :, j] = [_pack(d[0], d[1]), d[3], int(d[2]) + 2]
         for j, b in enumerate(g.f_bullets, start=2 - len(g.f_bullets)):
-            sh[i, :, j] = [b[0], b[1], int(b[2]), 1]
+            sh[i, :, j] = [_pack(b[0], b[1]), int(b[2]) + 2]
     return {
         "vars": torch.from_numpy(v),
         "enemies": torch.from_numpy(en),
@@ -233,7 +297,7 @@ def _game(**attrs) -> OracleEnv:
     o = OracleEnv("seaquest", SLOTS)
     o.reset({})
     for k, val in attrs.items():
-        setattr(o.game, k, val)
+        setattr(o.game, k, copy.deepcopy(val))  # the original mutates its lists in place
     return o
 
 
@@ -273,6 +337,23 @@ def test_surfacing_with_six_divers_pays_oxygen_and_leaves_minus_one():
     s, r, term = _step(o, s, UP)
     assert r == 0 and not term and _var(s, sq.DIVERS) == -2
     assert (_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (2, 18, 4)
+
+
+def test_no_ramp_without_ramping():
+    o = _game(sub_y=1, diver_count=2, surface=False)
+    o.game.ramping = False
+    s = to_torch([o.game])
+    g = Seaquest(ramping=False)
+    s, r, term = g.step(s, torch.tensor([UP]), torch.full((1, 5), 0.5))
+    o.random.feed("step", dict(U_QUIET))
+    o.game.act(UP)
+    assert from_torch(s)["scalars"][0].tolist() == from_oracle(o.game)["scalars"].tolist()
+    assert (_var(s, sq.DIVERS), _var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (
+        1,
+        0,
+        20,
+        5,
+    )
 
 
 def test_surfacing_with_fewer_divers_costs_one_and_with_none_ends():
@@ -324,7 +405,7 @@ def test_enemy_sub_fires_even_when_shot_down_or_leaving():
         s, _, _ = _step(o, s, NOOP)
         clock.append(o.game.e_subs[0][4])
     assert clock == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 10]
-    assert len(o.game.e_bullets) == 1 and int(s["enemies"][0, sq.BLIVE].sum()) == 1
+    assert len(o.game.e_bullets) == 1 and int(unpack(s)["enemies"][0, 10].sum()) == 1
 
 
 def test_spawn_timers_clash_and_ramp():
@@ -371,7 +452,7 @@ def test_diver_spawn_pickup_cap_and_order():
     # a diver moving onto the player is picked up too
     o = _game(sub_x=4, sub_y=6, surface=False, divers=[[3, 6, True, 0]])
     s, _, _ = _step(o, to_torch([o.game]), NOOP)
-    assert _var(s, sq.DIVERS) == 1 and int(s["divers"][0, sq.DLIVE].sum()) == 0
+    assert _var(s, sq.DIVERS) == 1 and int(unpack(s)["divers"][0, 4].sum()) == 0
 
 
 def test_bullet_and_enemy_list_order():
@@ -383,6 +464,14 @@ def test_bullet_and_enemy_list_order():
     s = to_torch([o.game])
     s, r, _ = _step(o, s, NOOP)
     assert r == 2 and o.game.e_fish == [] and len(o.game.e_subs) == 1
+    # one fish, two bullets: the newer bullet is spent, the older flies on
+    o = _game(sub_x=0, sub_y=8, e_fish=fish[:1], f_bullets=[[4, 4, True], [6, 4, False]])
+    s, r, _ = _step(o, to_torch([o.game]), NOOP)
+    assert r == 1 and o.game.f_bullets == [[5, 4, True]]
+    # one bullet, two fish: the earlier spawned (lower move timer) goes
+    o = _game(sub_x=0, sub_y=8, e_fish=fish, f_bullets=[[4, 4, True]])
+    s, r, _ = _step(o, to_torch([o.game]), NOOP)
+    assert r == 1 and o.game.e_fish == [[5, 4, True, 2]]
     # one bullet, a fish and a sub in the cell: the fish goes first
     o = _game(sub_x=0, sub_y=8, e_fish=[[5, 4, True, 3]], e_subs=sub, f_bullets=[[4, 4, True]])
     s, r, _ = _step(o, to_torch([o.game]), NOOP)
@@ -392,7 +481,7 @@ def test_bullet_and_enemy_list_order():
     o = _game(sub_x=0, sub_y=8, e_fish=[[4, 4, True, 0]], f_bullets=shots)
     s, r, _ = _step(o, to_torch([o.game]), NOOP)
     assert r == 1 and o.game.f_bullets == [[5, 4, False]]
-    assert int(s["shots"][0, sq.SLIVE, 1]) == 1 and int(s["shots"][0, sq.SDIR, 1]) == 0
+    assert unpack(s)["shots"][0, :, 1].tolist() == [5, 4, 0, 1]  # the newer one, in slot 1
 
 
 def test_facing_and_shot_cooldown():
