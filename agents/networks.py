@@ -21,12 +21,21 @@ class ActorCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions; returns (action, log_prob, value). Same distribution as
-        Categorical(logits).sample(), with less per-call overhead (it runs every env step)."""
+    def act(
+        self, obs: torch.Tensor, u: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions; returns (action, log_prob, value), each shape [N].
+
+        Gumbel-max: argmax(log pi - log(-log U)) with U uniform on [0, 1) is a draw from
+        Categorical(logits) made of device kernels alone (no host synchronisation, so it can be
+        captured in a CUDA graph). `u` [N, n_actions] is that uniform noise; the rollout draws it
+        once per step for every env, so acting on the batch whole or in halves draws alike.
+        Without `u`, it comes from torch.rand on the observations' device."""
         logits, value = self(obs)
-        logp_all = torch.log_softmax(logits, dim=-1)
-        action = torch.multinomial(logp_all.exp(), 1).squeeze(-1)
+        logp_all = torch.log_softmax(logits.float(), dim=-1)
+        if u is None:
+            u = torch.rand_like(logp_all)
+        action = (logp_all - torch.log(-torch.log(u))).argmax(-1)
         return action, logp_all.gather(-1, action[:, None]).squeeze(-1), value
 
     def evaluate(

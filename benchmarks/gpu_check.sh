@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# GPU check for a lent H100 machine (no network there). From the repo root:
-#   bash benchmarks/gpu_check.sh            # writes $OUT/gpu_check.json (OUT defaults to runs/gpu_check)
-#   DEVICE=cpu SECONDS_PER_RUN=5 ENVS=4,8 bash benchmarks/gpu_check.sh   # dry run on a CPU machine
+# GPU check for a lent GPU machine (no network there); the budget is in gpu_check.py's docstring.
+# From the repo root:
+#   bash benchmarks/gpu_check.sh     # $OUT/gpu_check.json (OUT defaults to runs/gpu_check), copied
+#                                    # to benchmarks/results/gpu_check_<date>_<card>.json on a GPU
+#   DEVICE=cpu SECONDS_PER_RUN=3 ENVS=4,8 bash benchmarks/gpu_check.sh   # dry run on a CPU machine
 # Packages the device lacks (gymnasium, ale-py, minatar, tqdm, ...) travel as wheels in .whl/,
 # made here by benchmarks/fetch_gpu_wheels.sh; torch, numpy and tensorboard are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-runs/gpu_check}"
+DEVICE="${DEVICE:-cuda}"
+if [ "$DEVICE" = cuda ]; then LIMIT="${TIMEOUT:-360}"; else LIMIT="${TIMEOUT:-3600}"; fi
+BUDGET="${BUDGET:-$((LIMIT - 30))}"  # start no phase after this many seconds
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -15,5 +20,13 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/nvidia_smi.txt" || true
-timeout 280 python3 -m benchmarks.gpu_check --out "$OUT" --device "${DEVICE:-cuda}" \
-  --seconds "${SECONDS_PER_RUN:-40}" --envs "${ENVS:-64,256}" 2>&1 | tee "$OUT/gpu_check.log"
+status=0
+timeout "$LIMIT" python3 -m benchmarks.gpu_check --out "$OUT" --device "$DEVICE" \
+  --seconds "${SECONDS_PER_RUN:-6}" --envs "${ENVS:-64,256}" --budget "$BUDGET" 2>&1 \
+  | tee "$OUT/gpu_check.log" || status=$?
+if [ "$DEVICE" = cuda ] && [ -s "$OUT/gpu_check.json" ]; then
+  card="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-*$//')"
+  mkdir -p benchmarks/results
+  cp "$OUT/gpu_check.json" "benchmarks/results/gpu_check_$(date +%F)_${card:-gpu}.json"
+fi
+exit "$status"

@@ -19,7 +19,7 @@ import time
 import torch
 
 from benchmarks._machine import machine_line
-from rlnoise.config import NOISE_EVERY_DEFAULT, TrainConfig
+from rlnoise.config import NOISE_BUDGET, TrainConfig
 from rlnoise.train import start
 
 
@@ -52,10 +52,9 @@ def main() -> None:
     cases = [("CartPole-v1", 8, a.cartpole_updates)]
     if not a.skip_pong:
         cases.append(("ALE/Pong-v5", 8, a.pong_updates))
-    default = NOISE_EVERY_DEFAULT["ppo"]
     settings = {
         "--no-noise": (False, None),
-        f"default (--noise-every {default})": (True, None),
+        f"default (adaptive, budget {NOISE_BUDGET:.0%})": (True, None),
         "--noise-every 1": (True, 1),
     }
     for env_id, n, updates in cases:

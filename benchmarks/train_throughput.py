@@ -1,7 +1,7 @@
 """`rlnoise train` steady-state SPS next to the compute-bound limit measured in the same run.
 
     python -m benchmarks.train_throughput [--envs 1,4,16,64] [--algos ppo,a2c] [--iters 2]
-                                          [--baseline] [--small]
+                                          [--baseline] [--small] [--rollout auto]
 
 For each (algo, n_envs) on Pong: SPS of the training loop (rollout + advantages + update, noise
 off, after one warm-up iteration), and the limit 1 / (t_env + t_act + epochs * t_update) per
@@ -34,7 +34,7 @@ def loop_sps(cfg: TrainConfig, iters: int) -> float:
         cfg.run_dir = f"{d}/run"
         t = start(cfg)
         w = MetricsSink.null()
-        obs = torch.as_tensor(t.env.reset(seed=0)).to(t.device)
+        obs = t.to_device(t.env.reset(seed=0))
 
         def one(obs):
             obs = t.rollout(obs, w)
@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=2)
     ap.add_argument("--baseline", action="store_true")
     ap.add_argument("--small", action="store_true")
+    ap.add_argument("--rollout", default="auto", help="auto, sync or double (the Pong runs)")
     a = ap.parse_args()
     print(machine_line(), f"| torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("Pong (ALE/Pong-v5), noise off, steady-state SPS vs compute-bound limit")
@@ -124,6 +125,7 @@ def main() -> None:
                 total_steps=10**9,
                 noise=False,
                 progress=False,
+                rollout=a.rollout,
             )
             sps = loop_sps(cfg, a.iters)
             lim, terms = limit(cfg)

@@ -11,6 +11,7 @@ from rlnoise.errors import UserError
 ALGOS = ("ppo", "a2c")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+ROLLOUTS = ("auto", "sync", "double")
 
 # Per-algorithm defaults: the public PPO settings for Atari (CleanRL, SB3-zoo and Sample Factory
 # agree) and openai/baselines' A2C. The names match agents.algos.ALGORITHMS.
@@ -18,9 +19,11 @@ ALGO_DEFAULTS: dict[str, dict[str, object]] = {
     "ppo": {"lr": 2.5e-4, "n_steps": 128, "vf_coef": 0.5, "norm_adv": True, "gae_lambda": 0.95},
     "a2c": {"lr": 7e-4, "n_steps": 5, "vf_coef": 1.0, "norm_adv": False, "gae_lambda": None},
 }
-# Default --noise-every per algorithm, chosen so the measurement costs <= 5% of wall time
-# (benchmarks/noise_overhead.py; see benchmarks/RESULTS.md).
-NOISE_EVERY_DEFAULT = {"ppo": 10, "a2c": 20}
+# Noise cadence (rlnoise.measure.NoiseMonitor): with --noise-every unset the measurement is
+# adaptive: at most every update, sparser only where it would cost more than NOISE_BUDGET of
+# the wall time (decided once, from the first updates' timings). A given --noise-every pins the
+# cadence exactly (budget 0), so same-seed runs measure the same updates.
+NOISE_BUDGET = 0.03
 
 
 class ConfigError(UserError):
@@ -59,13 +62,16 @@ class TrainConfig:
     rms_eps: float = 1e-5  # A2C (RMSProp)
     # hardware
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (= fp32) | fp32 | bf16 (autocast in the update)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast in PPO's update); rlnoise.hardware
     channels_last: bool | None = None  # NHWC convs for Atari frames; None = on (faster here)
-    torch_threads: int | None = None
+    torch_threads: int | None = None  # default: torch's own on a CPU run, 1 on a CUDA run
+    rollout: str = "auto"  # auto | sync | double (two env halves in flight); rlnoise.hardware
+    cuda_graph: bool = False  # replay the acting forward from a CUDA graph (needs --device cuda)
     # noise scale (rlnoise.measure)
     noise: bool = True
     noise_groups: int = 8  # K env groups (time chunks with one env)
-    noise_every: int | None = None  # measure every M updates; None = NOISE_EVERY_DEFAULT
+    noise_every: int | None = None  # every M updates exactly; None = adaptive (noise_budget)
+    noise_budget: float | None = None  # adaptive cadence's wall-time share; None: 0.03, or 0
     noise_decay: float = 0.95  # EMA decay per measurement
     b_noise_every: int = 0  # 0 = off; else B_noise via Hessian-vector products every M updates
     # bookkeeping
@@ -84,8 +90,10 @@ class TrainConfig:
                 setattr(c, k, d[k])
         if c.gae_lambda is None:
             c.gae_lambda = d["gae_lambda"]  # type: ignore[assignment]
+        if c.noise_budget is None:  # adaptive unless --noise-every pins the cadence
+            c.noise_budget = NOISE_BUDGET if c.noise_every is None else 0.0
         if c.noise_every is None:
-            c.noise_every = NOISE_EVERY_DEFAULT[self.algo]
+            c.noise_every = 1  # the adaptive cadence's densest: every update
         return c
 
     @property

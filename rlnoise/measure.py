@@ -12,6 +12,9 @@ the whole rollout.
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -134,20 +137,56 @@ class Sink(Protocol):
     def scalar(self, tag: str, value: float, step: int) -> None: ...
 
 
+CALIBRATION_UPDATES = 3  # the adaptive cadence measures these first updates and times them
+
+
 class NoiseMonitor:
-    """B_simple during training: every `every` updates, measure at theta_old, smooth each part's
-    |G|^2 and tr(Sigma) with its own EMA tracker, log raw and smoothed values, and return one
-    plain record per measurement for the run's history."""
+    """B_simple during training: at theta_old on some updates, smooth each part's |G|^2 and
+    tr(Sigma) with its own EMA tracker, log raw and smoothed values, and return one plain record
+    per measurement for the run's history.
+
+    Cadence. With `budget` 0 the monitor measures exactly every `every` updates. With a budget
+    (the default for a run without --noise-every: 0.03) it is adaptive: it measures the first
+    CALIBRATION_UPDATES updates, times each measurement against the update around it (the wall
+    time between two `due` calls, less the measurement), and from then on measures every
+    max(every, ceil(ratio / budget)) updates, ratio the median measurement/update cost. The
+    cadence is decided once and kept in the state (a resumed run keeps it); training itself
+    never depends on it, so same-seed runs differ only in which updates were measured."""
 
     def __init__(
-        self, groups: Groups, decay: float, every: int, b_noise_every: int, enabled: bool = True
+        self,
+        groups: Groups,
+        decay: float,
+        every: int,
+        b_noise_every: int,
+        enabled: bool = True,
+        budget: float = 0.0,
     ) -> None:
         self.groups = groups
         self.trackers = {p: NoiseScaleTracker(decay) for p in REPORTED_PARTS}
         self.every, self.b_noise_every, self.enabled = every, b_noise_every, enabled
+        self.budget = float(budget or 0.0)
+        self.decided = self.budget <= 0  # the cadence is fixed from the start
+        self.cost_ratios: list[float] = []
+        self._last_due: float | None = None
+        self._last_measure_s = 0.0
 
     def due(self, update: int) -> bool:
-        return self.enabled and update % self.every == 0
+        if not self.enabled:
+            return False
+        if self.decided:
+            return update % self.every == 0
+        now = time.perf_counter()
+        if self._last_due is not None and self._last_measure_s > 0:
+            rest = max(now - self._last_due - self._last_measure_s, 1e-9)
+            self.cost_ratios.append(self._last_measure_s / rest)
+        self._last_due, self._last_measure_s = now, 0.0
+        if len(self.cost_ratios) >= CALIBRATION_UPDATES:
+            ratio = statistics.median(self.cost_ratios)
+            self.every = max(self.every, math.ceil(ratio / self.budget))
+            self.decided = True
+            return update % self.every == 0
+        return True
 
     def measure(
         self,
@@ -159,11 +198,13 @@ class NoiseMonitor:
         metrics: Sink,
     ) -> tuple[Measurement, dict]:
         """Measure on the [T, N] rollout; returns the measurement and its history record."""
+        t0 = time.perf_counter()
         batch = measurement_batch(rollout, normalize_adv=algo.norm_adv)
         want_b_noise = self.b_noise_every > 0 and update % self.b_noise_every == 0
         m = measure(
             model, algo.loss_parts, batch, self.groups, algo.vf_coef, algo.ent_coef, want_b_noise
         )
+        self._last_measure_s = time.perf_counter() - t0
         return m, self._record(m, update, step, metrics)
 
     def _record(self, m: Measurement, update: int, step: int, metrics: Sink) -> dict:
@@ -186,8 +227,13 @@ class NoiseMonitor:
         return rec
 
     def state_dict(self) -> dict:
-        return {p: tr.state_dict() for p, tr in self.trackers.items()}
+        st: dict = {p: tr.state_dict() for p, tr in self.trackers.items()}
+        st["cadence"] = {"every": self.every, "decided": self.decided}
+        return st
 
     def load_state_dict(self, state: dict) -> None:
         for p, tr in self.trackers.items():
             tr.load_state_dict(state[p])
+        cad = state.get("cadence")
+        if cad is not None:  # checkpoints before the adaptive cadence have none
+            self.every, self.decided = int(cad["every"]), bool(cad["decided"])

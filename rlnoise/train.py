@@ -27,18 +27,20 @@ import envs
 from agents.algos import ALGORITHMS, Algorithm, make_algorithm
 from agents.networks import ActorCritic, make_network
 from agents.ppo import NonFiniteLossError
+from envs.catalog import env_kind
 from rlnoise.checkpoint import (
     CHECKPOINT_NAME,
     atomic_write_json,
     load_checkpoint,
     save_checkpoint,
 )
-from rlnoise.config import ALGOS, DEVICES, PRECISIONS, ConfigError, TrainConfig
+from rlnoise.config import ALGOS, DEVICES, PRECISIONS, ROLLOUTS, ConfigError, TrainConfig
 from rlnoise.graceful import GracefulStop
+from rlnoise.hardware import resolve_precision, resolve_rollout, usable_cores
 from rlnoise.history import RunHistory, noise_summary
 from rlnoise.measure import Measurement, NoiseMonitor, make_groups
 from rlnoise.progress import progress_bar
-from rlnoise.rollout import RolloutCollector
+from rlnoise.rollout import GraphedPolicy, Policy, RolloutCollector
 from rlnoise.summary import RunSummary
 from rlnoise.tblog import MetricsSink
 
@@ -72,6 +74,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"unknown algo {cfg.algo!r}; choose one of {', '.join(ALGOS)}")
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {cfg.precision!r}; choose {', '.join(PRECISIONS)}")
+    if cfg.rollout not in ROLLOUTS:
+        raise ConfigError(f"unknown rollout {cfg.rollout!r}; choose {', '.join(ROLLOUTS)}")
     c = cfg.resolved()
     checks = [
         (c.n_envs >= 1, f"--n-envs must be at least 1 (got {c.n_envs})"),
@@ -99,11 +103,30 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             ),
             (c.update_epochs >= 1, "--update-epochs must be at least 1"),
         ]
+    if c.rollout == "double":
+        checks += [
+            (c.n_envs >= 2, f"--rollout double needs --n-envs >= 2 (got {c.n_envs})"),
+            (
+                not _env_on_device(c),
+                "--rollout double needs a numpy env backend; the torch backend steps on its device",
+            ),
+        ]
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
-    resolve_device(c.device)
+    if resolve_device(c.device).type != "cuda" and c.cuda_graph:
+        raise ConfigError("--cuda-graph needs --device cuda (a CUDA graph replays GPU work)")
     return c
+
+
+def _env_on_device(cfg: TrainConfig) -> bool:
+    """Whether envs.make will build a tensor env (MinAtar's torch backend, its default)."""
+    return env_kind(cfg.env_id) == "minatar" and cfg.backend in ("auto", "torch")
+
+
+def _env_async(cfg: TrainConfig) -> bool:
+    """Whether the backend steps in its own threads between send and recv (ale-py, EnvPool)."""
+    return env_kind(cfg.env_id) == "atari" and cfg.backend in ("auto", "ale", "envpool")
 
 
 def prepare_run_dir(path: Path) -> Path:
@@ -122,10 +145,27 @@ def prepare_run_dir(path: Path) -> Path:
 
 
 def autocast_for(device: torch.device, precision: str) -> torch.autocast | None:
-    """bf16 autocast for the update, or None for full precision ("auto" means fp32)."""
+    """bf16 autocast for the update, or None for full precision (`precision` resolved)."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return None
+
+
+def make_env(cfg: TrainConfig, device: torch.device, double: bool) -> envs.VecEnv:
+    """The config's vector env; two fixed halves for a double-buffered rollout. The halves share
+    the cores: cores/2 emulator threads each unless --env-threads says (benchmarks/RESULTS.md:
+    never clearly slower than `cores` each, and far faster beside torch's threads)."""
+    env_threads = cfg.env_threads or (max(1, usable_cores() // 2) if double else None)
+    return envs.make(
+        cfg.env_id,
+        cfg.n_envs,
+        cfg.seed,
+        cfg.backend,
+        cfg.protocol,
+        env_threads,
+        device=str(device),  # the torch backend steps on the learner's device
+        halves=double,
+    )
 
 
 def algorithm_for(cfg: TrainConfig, autocast: torch.autocast | None = None) -> Algorithm:
@@ -147,31 +187,34 @@ class Trainer:
         run_dir: Path,
         state: dict | None = None,
         on_update: Callable[[Trainer], None] | None = None,
+        env: envs.VecEnv | None = None,
     ) -> None:
+        """`env`: an env already built for this config (halves for a double rollout);
+        benchmarks pass one to reuse it across configurations. By default one is built."""
         self.cfg, self.run_dir, self.on_update = cfg, Path(run_dir), on_update
         self.device = resolve_device(cfg.device)
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
+        self._hardware(cfg)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        self.env = envs.make(
-            cfg.env_id,
-            cfg.n_envs,
-            cfg.seed,
-            cfg.backend,
-            cfg.protocol,
-            cfg.env_threads,
-            device=str(self.device),  # the torch backend steps on the learner's device
-        )
+        double = self.rollout_mode == "double"
+        self.env = env or make_env(cfg, self.device, double)
         self.model = self._make_model()
-        self.algo = algorithm_for(cfg, autocast_for(self.device, cfg.precision))
+        self.algo = algorithm_for(cfg, autocast_for(self.device, self.precision))
         self.optimizer = self.algo.make_optimizer(self.model.parameters())
-        self.collector = RolloutCollector(self.env, cfg.n_steps, cfg.n_envs, self.device)
+        self.policy: Policy = GraphedPolicy(self.model) if cfg.cuda_graph else self.model
+        self.collector = RolloutCollector(
+            self.env, cfg.n_steps, cfg.n_envs, self.device, double=double
+        )
         self.storage = self.collector.storage
         self.num_updates = cfg.total_steps // cfg.batch_size
         groups = make_groups(cfg.n_steps, cfg.n_envs, cfg.noise_groups)
         self.noise_monitor = NoiseMonitor(
-            groups, cfg.noise_decay, cfg.noise_every, cfg.b_noise_every, enabled=cfg.noise
+            groups,
+            cfg.noise_decay,
+            cfg.noise_every,
+            cfg.b_noise_every,
+            enabled=cfg.noise,
+            budget=cfg.noise_budget or 0.0,
         )
         self.groups, self.trackers = groups, self.noise_monitor.trackers
         self.history = RunHistory()
@@ -183,6 +226,42 @@ class Trainer:
             self._restore(state)
         self.recent = deque(self.history.recent_returns, maxlen=self.cfg.episode_window)
         self.stop = GracefulStop()
+
+    def _hardware(self, cfg: TrainConfig) -> None:
+        """Threads, precision and rollout mode for this device and CPU (rlnoise.hardware).
+
+        On CUDA, torch's intra-op pool defaults to one thread: the host work left is small, and
+        an OpenMP pool spinning on every core fights ale-py's emulator threads."""
+        cuda = self.device.type == "cuda"
+        threads = cfg.torch_threads or (1 if cuda else None)
+        if threads:
+            torch.set_num_threads(threads)
+        if cuda:
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick per shape
+        bf16 = cuda and torch.cuda.is_bf16_supported()
+        self.precision, self.precision_reason = resolve_precision(
+            cfg.precision, self.device.type, cuda_bf16=bf16
+        )
+        if cfg.algo == "a2c" and self.precision == "bf16":
+            self.precision, self.precision_reason = "fp32", "A2C's update runs in fp32"
+        self.rollout_mode, self.rollout_reason = resolve_rollout(
+            cfg.rollout,
+            self.device.type,
+            usable_cores(),
+            cfg.n_envs,
+            async_env=_env_async(cfg),
+            tensor_env=_env_on_device(cfg),
+        )
+
+    def hardware_info(self) -> dict:
+        """What `_hardware` chose and why (config.json holds it; `run` prints it)."""
+        return {
+            "precision_resolved": self.precision,
+            "precision_reason": self.precision_reason,
+            "rollout_resolved": self.rollout_mode,
+            "rollout_reason": self.rollout_reason,
+            "torch_threads_resolved": torch.get_num_threads(),
+        }
 
     def _make_model(self) -> ActorCritic:
         obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
@@ -231,7 +310,7 @@ class Trainer:
 
     def rollout(self, obs: torch.Tensor, metrics: MetricsSink) -> torch.Tensor:
         """Collect n_steps x n_envs transitions into storage; returns the next observation."""
-        obs, episodes = self.collector.collect(self.model, obs)
+        obs, episodes = self.collector.collect(self.policy, obs)
         self.recent.extend(ep.ret for ep in episodes)
         self.history.episodes += len(episodes)
         for t, ended in itertools.groupby(episodes, key=lambda ep: ep.t):
@@ -315,6 +394,13 @@ class Trainer:
             self.run_dir, purge_step=self.global_step if self.update > 0 else None
         )
         obs = self._reset_env()
+        h, threads = self.hardware_info(), torch.get_num_threads()
+        print(
+            f"  precision {h['precision_resolved']} ({h['precision_reason']}); rollout "
+            f"{h['rollout_resolved']} ({h['rollout_reason']}); "
+            f"{threads} torch thread{'s' if threads > 1 else ''}",
+            flush=True,
+        )
         total = self.num_updates * cfg.batch_size
         bar = progress_bar(cfg.progress, total, self.global_step)
         self._session_start, self._session_first_step = time.time(), self.global_step
@@ -458,14 +544,19 @@ def _np_state_from(d: dict) -> tuple:
 # ----------------------------------------------------------------------------- entry points
 
 
-def start(cfg: TrainConfig, on_update: Callable[[Trainer], None] | None = None) -> Trainer:
-    """Validate `cfg`, create its run directory and config.json, and build the trainer."""
+def start(
+    cfg: TrainConfig,
+    on_update: Callable[[Trainer], None] | None = None,
+    env: envs.VecEnv | None = None,
+) -> Trainer:
+    """Validate `cfg`, create its run directory and config.json, and build the trainer (on
+    `env` where one is given, see `Trainer`)."""
     cfg = validate(cfg)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     prepare_run_dir(run_dir)
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-    trainer = Trainer(cfg, run_dir, on_update=on_update)
-    config = dataclasses.asdict(cfg) | {"env_spec": trainer.env.spec_info}
+    trainer = Trainer(cfg, run_dir, on_update=on_update, env=env)
+    config = dataclasses.asdict(cfg) | trainer.hardware_info() | {"env_spec": trainer.env.spec_info}
     atomic_write_json(run_dir / "config.json", config)
     return trainer
 

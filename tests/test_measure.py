@@ -264,3 +264,66 @@ def test_noise_monitor_measures_normalized_advantages_once():
         model, algo.loss_parts, measurement_batch(batch, True), groups, algo.vf_coef, 0.01
     )
     assert torch.equal(m.total_grad, direct.total_grad)
+
+
+class _Clock:
+    """A fake time.perf_counter: `update_s` of wall time per update, measurements `meas_s`."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _drive(monitor, clock, n_updates: int, update_s: float, meas_s: float) -> list[int]:
+    """Call `due` once per update as the trainer does; a due update costs meas_s more."""
+    measured = []
+    for u in range(n_updates):
+        if monitor.due(u):
+            measured.append(u)
+            monitor._last_measure_s = meas_s  # what `measure` records
+            clock.t += meas_s
+        clock.t += update_s
+    return measured
+
+
+@pytest.mark.parametrize(
+    "meas_s, every", [(0.01, 1), (0.03, 1), (0.05, 2), (0.2, 7)]
+)  # cost ratio 1%, 3%, 5%, 20% of an update at a 3% budget
+def test_adaptive_cadence_fits_the_budget(monkeypatch, meas_s, every):
+    import rlnoise.measure as m
+
+    clock = _Clock()
+    monkeypatch.setattr(m.time, "perf_counter", clock)
+    mon = m.NoiseMonitor(make_groups(8, 4, 4), 0.95, 1, 0, budget=0.03)
+    measured = _drive(mon, clock, 40, update_s=1.0, meas_s=meas_s)
+    assert mon.every == every and mon.decided
+    assert measured[:3] == [0, 1, 2]  # the calibration updates are measured
+    assert measured[3:] == [u for u in range(3, 40) if u % every == 0]
+    state = mon.state_dict()
+    again = m.NoiseMonitor(make_groups(8, 4, 4), 0.95, 1, 0, budget=0.03)
+    again.load_state_dict(state)
+    assert again.every == every and again.decided  # a resumed run keeps its cadence
+
+
+def test_pinned_cadence_ignores_time():
+    cfg = TrainConfig(noise_every=4).resolved()
+    assert cfg.noise_every == 4 and cfg.noise_budget == 0.0  # --noise-every pins it
+    auto = TrainConfig().resolved()
+    assert auto.noise_every == 1 and auto.noise_budget == 0.03  # adaptive by default
+    assert auto.resolved().noise_budget == 0.03  # resolving again keeps it adaptive
+
+
+def test_a_run_that_reaches_its_target_has_a_finite_b_simple(tmp_path):
+    """Adaptive cadence (the default): the first updates are always measured, and the run's
+    B_simple up to the target is finite (a lower bound at worst), never n/a."""
+    from rlnoise.study.analysis import noise_up_to
+
+    run = {"n_envs": 2, "n_steps": 32, "total_steps": 2 * 32 * 60, "progress": False}
+    goal = {"lr": 5e-3, "anneal_lr": False, "target_return": 25.0, "episode_window": 5}
+    s = start(TrainConfig(run_dir=str(tmp_path / "run"), **run, **goal)).run()
+    assert s["target_update"] is not None
+    out = noise_up_to(s["noise_history"], s["target_update"], big_batch=64)
+    assert out["policy"]["n_measurements"] >= 1
+    assert out["policy"]["run_avg"] is not None and math.isfinite(out["policy"]["run_avg"])

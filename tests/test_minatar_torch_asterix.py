@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from envs.minatar_torch import asterix as asterix_module
-from envs.minatar_torch.asterix import Asterix
+from envs.minatar_torch.asterix import Asterix, entity_code, entity_fields
 from envs.minatar_torch.core import DOWN, FIRE, LEFT, NOOP, RIGHT, UP
 from tests.minatar_oracle import ScriptedRandom, lockstep, random_policy
 
@@ -49,6 +49,11 @@ def from_oracle(g) -> dict[str, np.ndarray]:
         "ramp_index": np.int64(g.ramp_index),
         "terminal": np.bool_(g.terminal),
     }
+
+
+def from_torch(s) -> dict:
+    """The torch state with the entity codes as the original's columns, headings and kinds."""
+    return {**s, **entity_fields(s["entities"])}
 
 
 class _Coverage:
@@ -91,7 +96,9 @@ def dodge_policy(eps: float):
 
 def test_asterix_matches_original_random():
     spy = _Coverage()
-    counts = lockstep("MinAtar/Asterix-v0", 64, 700, random_policy, SLOTS, spy, seed=3)
+    counts = lockstep(
+        "MinAtar/Asterix-v0", 64, 700, random_policy, SLOTS, spy, seed=3, from_torch=from_torch
+    )
     assert counts["episodes"] > 400 and counts["reward"] > 200 and spy.max_ramp >= 2
 
 
@@ -99,7 +106,16 @@ def test_asterix_matches_original_dodging_up_the_ramp():
     # Long games: the ramp runs to its end (level 9: spawn and move every step) and the eight rows
     # fill up, so spawns with no free row happen.
     spy = _Coverage()
-    counts = lockstep("MinAtar/Asterix-v0", 48, 2000, dodge_policy(0.01), SLOTS, spy, seed=4)
+    counts = lockstep(
+        "MinAtar/Asterix-v0",
+        48,
+        2000,
+        dodge_policy(0.01),
+        SLOTS,
+        spy,
+        seed=4,
+        from_torch=from_torch,
+    )
     assert counts["episodes"] > 100 and counts["reward"] > 500
     assert spy.max_ramp == 9 and spy.full_spawns > 20
 
@@ -107,7 +123,16 @@ def test_asterix_matches_original_dodging_up_the_ramp():
 @pytest.mark.slow
 def test_asterix_matches_original_big():
     spy = _Coverage()
-    counts = lockstep("MinAtar/Asterix-v0", 256, 4000, dodge_policy(0.01), SLOTS, spy, seed=5)
+    counts = lockstep(
+        "MinAtar/Asterix-v0",
+        256,
+        4000,
+        dodge_policy(0.01),
+        SLOTS,
+        spy,
+        seed=5,
+        from_torch=from_torch,
+    )
     assert counts["episodes"] > 1000 and counts["reward"] > 5000
     assert spy.max_ramp == 9 and spy.full_spawns > 100
 
@@ -118,6 +143,9 @@ def test_asterix_matches_original_big():
 def _one(**fields):
     g = Asterix()
     s = g.reset(torch.zeros(1, 0))
+    if "ent_x" in fields:
+        x, d, gold = (torch.as_tensor(fields.pop(k)) for k in ("ent_x", "ent_dir", "ent_gold"))
+        fields["entities"] = entity_code(x, d, gold)
     for k, v in fields.items():
         s[k] = torch.as_tensor(v).reshape(s[k].shape).to(s[k].dtype)
     return g, s
@@ -138,8 +166,8 @@ def _step(g, s, action=NOOP, right=0.9, is_gold=0.9, row=0.0):
 
 
 def _ent(s, row: int) -> tuple[int, int, bool]:
-    i = row - 1
-    return int(s["ent_x"][0, i]), int(s["ent_dir"][0, i]), bool(s["ent_gold"][0, i])
+    f = entity_fields(s["entities"][0, row - 1])
+    return int(f["ent_x"]), int(f["ent_dir"]), bool(f["ent_gold"])
 
 
 def test_first_spawn_and_first_move_share_step_eleven():
@@ -148,7 +176,7 @@ def test_first_spawn_and_first_move_share_step_eleven():
     g, s = _one()
     for t in range(1, 11):
         s, r, term = _step(g, s, row=0.0)
-        assert int(s["ent_dir"].abs().sum()) == 0
+        assert int(s["entities"].abs().sum()) == 0
         assert int(s["move_timer"][0]) == (5 - t) % 5
     s, r, term = _step(g, s, right=0.1, is_gold=0.9, row=0.0)  # right-moving enemy on row 1
     assert _ent(s, 1) == (1, 1, False) and int(s["spawn_timer"][0]) == 9
@@ -171,8 +199,7 @@ def test_spawn_with_every_row_taken_does_nothing_but_restarts_the_timer():
     full = _rows(*[(r, 3 + r % 2, 1, r % 3 == 0) for r in range(1, 9)])
     g, s = _one(**full, spawn_timer=0, spawn_speed=4, move_timer=2, player_x=9, player_y=8)
     s2, r, term = _step(g, s, right=0.1, is_gold=0.1, row=0.3)
-    for k in ("ent_x", "ent_dir", "ent_gold"):
-        assert torch.equal(s2[k], s[k])
+    assert torch.equal(s2["entities"], s["entities"])
     assert int(s2["spawn_timer"][0]) == 3 and r == 0 and not term
     # The original draws side and kind (two rand()) but no row: a script without a row slot is
     # enough for it.
@@ -185,7 +212,10 @@ def test_spawn_with_every_row_taken_does_nothing_but_restarts_the_timer():
     orig.player_x, orig.player_y = 9, 8
     orig.random.feed("step", {"spawn_right": np.float32(0.1), "spawn_gold": np.float32(0.1)})
     orig.act(NOOP)
-    assert orig.spawn_timer == 3 and from_oracle(orig)["ent_x"].tolist() == s2["ent_x"][0].tolist()
+    assert (
+        orig.spawn_timer == 3
+        and from_oracle(orig)["ent_x"].tolist() == from_torch(s2)["ent_x"][0].tolist()
+    )
 
 
 def test_spawn_onto_the_player_is_touched_at_once():
@@ -246,7 +276,7 @@ def test_entities_leave_past_the_edges_and_only_on_move_steps():
     ents = _rows((1, 9, 1, False), (2, 0, -1, True), (4, 3, 1, True))
     g, s = _one(**ents, move_timer=1, player_y=7)
     s2, _, _ = _step(g, s)
-    assert torch.equal(s2["ent_x"], s["ent_x"]) and int(s2["move_timer"][0]) == 0
+    assert torch.equal(s2["entities"], s["entities"]) and int(s2["move_timer"][0]) == 0
     s3, _, _ = _step(g, s2)
     assert _ent(s3, 1) == (0, 0, False) and _ent(s3, 2) == (0, 0, False)
     assert _ent(s3, 4) == (4, 1, True) and int(s3["move_timer"][0]) == 4
@@ -328,8 +358,8 @@ def test_step_has_no_host_sync():
 
 
 def test_finished_games_step_to_themselves_from_any_state():
-    # Freezing is done by gating each update, not by a final where(): check it on real states
-    # (spawns and moves due in some envs at every step) with every env marked finished.
+    # Check the freezing on real states (spawns and moves due in some envs at every step) with
+    # every env marked finished.
     from envs.backend_minatar_torch import MinAtarTorchVecEnv
 
     env = MinAtarTorchVecEnv("MinAtar/Asterix-v0", 64, seed=9)

@@ -175,3 +175,26 @@ def test_bootstrap_bad_input():
     flat = {float(b): [(50.0, 50.0 * b)] for b in BATCHES}
     with pytest.raises(ValueError, match="all 20 bootstrap fits failed"):
         bootstrap_b_crit(flat, n_boot=20)
+
+
+def test_weights_and_the_many_fronts_fit():
+    import numpy as np
+
+    from rlnoise.pareto import fit_b_crit_many
+
+    b = np.array([256, 512, 1024, 2048, 4096, 8192.0])
+    s = 20 * (1 + 1500 / b)
+    bad = s.copy()
+    bad[0] *= 2  # one outlier
+    plain = fit_pareto(bad, bad * b).b_crit
+    weighted = fit_pareto(bad, bad * b, weights=[1e-3, 1, 1, 1, 1, 1]).b_crit
+    assert abs(weighted - 1500) < abs(plain - 1500) and weighted == pytest.approx(1500, rel=0.05)
+    with pytest.raises(ValueError, match="weights"):
+        fit_pareto(s, s * b, weights=[1, 1])
+    rng = np.random.default_rng(0)
+    logs = np.log(s)[None] + rng.normal(0, 0.1, (20, 6))
+    many, edge = fit_b_crit_many(logs, b)
+    one = [fit_pareto(np.exp(x), np.exp(x) * b).b_crit for x in logs]
+    assert not edge.any() and many == pytest.approx(one, rel=0.03)
+    flat, edge = fit_b_crit_many(np.full((1, 6), 3.0), b)  # no trade-off: kept, at the edge
+    assert edge[0] and flat[0] < b[0]

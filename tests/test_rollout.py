@@ -14,15 +14,26 @@ class _Space:
     shape, dtype = (1,), np.float32
 
 
+class _Actions:
+    n = 2
+
+
 class _NumpyEnv:
     """Observation at step t is t + 1 for every env; reward 10 t + i (-5 for env 1 at t=1);
     env 0's episode ends at t=1 with return 7 and length 4, env 1's at t=2 (return 8, length 5)."""
 
     single_observation_space = _Space()
+    single_action_space = _Actions()
     reward_clip = False
 
     def __init__(self):
         self.t, self.actions = 0, []
+
+    def send(self, action):
+        self._pending = action
+
+    def recv(self):
+        return self.step(self._pending)
 
     def step(self, action):
         self.actions.append(np.asarray(action).tolist())
@@ -53,7 +64,8 @@ class _TensorEnv(_NumpyEnv):
 class _Model:
     """Action = env index; log-prob -1; value = the observation."""
 
-    def act(self, obs):
+    def act(self, obs, u):
+        assert u.shape == (N, 2) and ((0 <= u) & (u < 1)).all()
         return torch.arange(N), torch.full((N,), -1.0), obs[:, 0].float()
 
 

@@ -128,6 +128,13 @@ def test_report_of_a_directory_without_a_study(tmp_path, capsys):
         (["--ray-address", "auto"], "--backend ray"),
         (["--max-steps", "100"], "max-steps"),
         (["--workers", "0"], "--workers"),
+        (["--workers", "many"], "--workers takes a number or auto"),
+        (["--workers", "auto", "--backend", "ray"], "--workers auto is for the local backend"),
+        *[
+            (["--budget-minutes", m], "--budget-minutes must be a positive")
+            for m in ("0", "-3", "nan")
+        ],
+        (["--checkpoint-seconds", "-1"], "--checkpoint-seconds must be >= 0"),
         (["--threads-per-run", "-1"], "--threads-per-run"),
     ],
 )
@@ -217,3 +224,49 @@ def test_ray_backend_runs_a_tiny_study(tmp_path):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     doc = json.loads((out / "study.json").read_text())
     assert len(doc["runs"]) == 2 and doc["b_crit"] > 0
+
+
+def _checkpoint_update(run_dir: Path) -> int | None:
+    from rlnoise.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return int(load_checkpoint(run_dir / "checkpoint.pt")["update"])
+    except CheckpointError:
+        return None
+
+
+def test_a_study_killed_mid_run_resumes_that_run_from_its_checkpoint(tmp_path):
+    """SIGKILL of the study process while a run is past its first checkpoint; the rerun
+    continues that run from its checkpoint (recorded as resumed, at that update), and the
+    updates before it are not trained again."""
+    out = tmp_path / "s"
+    args = ["--n-envs", "1,2", "--n-steps", "32", "--target", "500", "--max-steps", "1920",
+            "--seeds", "1", "--lr-rule", "const", "--lr", "1e-3", "--workers", "1",
+            "--checkpoint-seconds", "0", "--out", str(out)]  # fmt: skip
+    cmd = [sys.executable, "-m", "rlnoise.cli", "study", *args]
+    env = os.environ | {"RLNOISE_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    first = out / "runs" / "n001-lr1.00e-03-s0"  # the smallest batch starts first
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (first / "checkpoint.pt").exists() and (_checkpoint_update(first) or 0) >= 10:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)  # the worker dies with the study (PR_SET_PDEATHSIG)
+    at_kill = _checkpoint_update(first)
+    assert at_kill is not None and 10 <= at_kill < 60, proc.stdout.read().decode()[-2000:]
+    assert not (first / "summary.json").exists()
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    # no run reaches 500: the study ends with exit 2 after writing its runs
+    assert res.returncode == 2 and "no run reached target 500" in res.stderr, res.stderr[-2000:]
+    runs = {r["name"]: r for r in json.loads((out / "study.json").read_text())["runs"]}
+    rec = runs[first.name]
+    assert rec["how"] == "resumed" and rec["resumed_at"] == at_kill
+    assert rec["updates"] == 60  # 1,920 steps of 32: the whole budget, over two sessions
+    assert f"(resumed at update {at_kill})" in res.stdout
+    summary = json.loads((first / "summary.json").read_text())
+    assert [u for _, u, _ in summary["curve"]] == list(range(1, 61))  # each update once
+    assert runs["n002-lr1.00e-03-s0"]["how"] == "started"

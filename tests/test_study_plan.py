@@ -136,3 +136,23 @@ def test_config_json_round_trip():
     cfg = validate_study(dataclasses.replace(CFG, targets=(50.0, 20.0), train={"ent_coef": 0.0}))
     back = StudyConfig.from_json(json.loads(json.dumps(cfg.to_json())))
     assert back == cfg and back.targets == (20.0, 50.0)
+
+
+def test_median_planning_caps_at_twice_the_best_median_and_honours_seed_start():
+    cfg = dataclasses.replace(CFG, seeds=3, seed_start=10, cell_stat="median", cap_factor=2.0)
+    specs = plan(cfg, {})
+    assert {s.seed for s in specs} == {10, 11, 12}
+    # central lr at n=1: 100, 120, not reached -> median 120 -> later stages capped at 240
+    done = {
+        run_name(1, lr_for(cfg, 1, 0), s): PlanResult(x, 100.0)
+        for s, x in zip((10, 11, 12), (100, 120, None))
+    }
+    later = [s for s in plan(cfg, done) if s.n_envs == 1 and s.k != 0]
+    assert later and all(s.max_updates == 240 and s.capped for s in later)
+    # a lucky single seed at k=+1 does not make it the best lr: its median is not reached
+    done |= {
+        run_name(1, lr_for(cfg, 1, k), s): PlanResult(x, 100.0)
+        for k, xs in ((-1, (150, 160, 170)), (1, (50, None, None)))
+        for s, x in zip((10, 11, 12), xs)
+    }
+    assert _ks(plan(cfg, done), 1) == [-1, 0, 1]  # best is k=0 (120): no widening

@@ -22,8 +22,10 @@ def test_default_study_is_the_cartpole_preset():
         "grid",
         (475.0,),
     )
-    assert cfg.n_steps == 128 and cfg.noise_every == 1 and not cfg.anneal_lr
-    assert cfg.seeds >= 2 and len(cfg.n_envs) >= 5
+    assert cfg.n_steps == 128 and cfg.noise_every is None and not cfg.anneal_lr  # adaptive
+    assert cfg.seeds >= 3 and len(cfg.n_envs) >= 5 and cfg.seed_start == 0
+    assert (cfg.grid_factor, cfg.cell_stat, cfg.cap_factor) == (2.0, "median", 2.0)
+    assert cfg.b_noise_every > 0  # B_noise is one of the predictors
     assert ex.backend == "local" and ex.threads_per_run == 1 and ex.device == "cpu"
 
 
@@ -47,3 +49,12 @@ def test_every_preset_is_runnable_as_configured():
     for argv in ([], ["--preset", "minatar"], ["--preset", "atari-a2c"]):
         cfg, ex = _parse(*argv)
         check_runnable(validate_study(cfg), dataclasses.replace(ex, device="cpu"))
+
+
+def test_seed_start_and_minatar_target():
+    cfg, _ = _parse("--seed-start", "100")
+    assert list(cfg.seed_list) == [100, 101, 102]
+    cfg, _ = _parse("--preset", "minatar")
+    assert cfg.targets == (8.0,) and cfg.seeds >= 3
+    with pytest.raises(StudyError, match="seed-start"):
+        validate_study(dataclasses.replace(cfg, seed_start=-1))

@@ -171,3 +171,24 @@ def test_finish_writes_everything_then_raises_when_no_fit(tmp_path):
     assert "No B_crit" in (tmp_path / "report.md").read_text()
     for name in ("pareto.png", "noise.png", "speedup.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_calibration_times_a_few_updates_of_the_real_loop(tmp_path, monkeypatch):
+    from rlnoise.study.executor import measure_sps
+
+    monkeypatch.setattr(runner, "CALIBRATION_SECONDS", 0.2)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    lines = []
+    cal = runner.calibrate(TINY, ExecOptions(), "cpu", lines.append)
+    assert sorted(cal.sps) == [1, 2, 4] and all(v > 0 for v in cal.sps.values())
+    assert all(cal.updates[n] >= 2 for n in (1, 2, 4)) and cal.cap is None
+    assert len(lines) == 4 and "steps/s" in lines[1]
+    assert list(tmp_path.glob("rlnoise-calibration-*")) == []  # the throwaway runs are gone
+    with pytest.raises(StudyError, match="at least 2 updates"):  # a cap shorter than the timing
+        measure_sps(runner.train_config(TINY, _spec(TINY, 1, updates=1), ExecOptions(), tmp_path))
+
+
+def _spec(cfg, n, updates):
+    from rlnoise.study.plan import RunSpec
+
+    return RunSpec(n, 0, 0, cfg.lr, n * cfg.n_steps, updates, 0)

@@ -74,11 +74,12 @@ def _params(run_dir: Path) -> dict:
     return load_checkpoint(run_dir / CHECKPOINT_NAME)["model"]
 
 
-@pytest.mark.parametrize("algo", ["ppo", "a2c"])
-def test_same_seed_same_updates(tmp_path, algo):
-    a = start(small_cfg(tmp_path, algo=algo, run_dir=str(tmp_path / "a"))).run()
-    b = start(small_cfg(tmp_path, algo=algo, run_dir=str(tmp_path / "b"))).run()
-    c = start(small_cfg(tmp_path, algo=algo, seed=1, run_dir=str(tmp_path / "c"))).run()
+@pytest.mark.parametrize(("algo", "rollout"), [("ppo", "auto"), ("a2c", "auto"), ("ppo", "double")])
+def test_same_seed_same_updates(tmp_path, algo, rollout):
+    kw = dict(algo=algo, rollout=rollout)
+    a = start(small_cfg(tmp_path, **kw, run_dir=str(tmp_path / "a"))).run()
+    b = start(small_cfg(tmp_path, **kw, run_dir=str(tmp_path / "b"))).run()
+    c = start(small_cfg(tmp_path, **kw, seed=1, run_dir=str(tmp_path / "c"))).run()
     pa, pb, pc = (_params(Path(s["run_dir"])) for s in (a, b, c))
     for k in pa:
         torch.testing.assert_close(pa[k], pb[k], rtol=0, atol=0)

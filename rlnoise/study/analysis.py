@@ -8,15 +8,19 @@ steps at every batch size; A2C updates), E = S * B observations (agent steps, no
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+
 from rlnoise.history import noise_summary
 from rlnoise.numbers import finite
-from rlnoise.pareto import bootstrap_b_crit, fit_pareto
 from rlnoise.parts import REPORTED_PARTS
 from rlnoise.study.config import StudyConfig, lr_multiplier
-from rlnoise.study.plan import PlanResult, RunSpec, rank_key
+from rlnoise.study.front import Cell, FrontEstimate, FrontFit, fit_front, percentile_interval
+from rlnoise.study.plan import RunSpec
+from rlnoise.study.predictors import predictor_verdict, predictors
 from rlnoise.study.records import (
     BatchRow,
     FrontBSimple,
@@ -35,6 +39,7 @@ CI = 0.9
 N_BOOT = 1000
 TRACE_POINTS = 200
 _STATS = ("run_avg", "last10_avg", "median_raw")
+_INTERVALS = ("run_avg_lo", "run_avg_hi", "last10_lo", "last10_hi")
 
 
 # ----------------------------------------------------------------------------- one run
@@ -54,18 +59,25 @@ def crossing_update(
     return None
 
 
-def noise_up_to(history: Sequence[Mapping], update: int | None) -> NoiseSummary:
-    """B_simple summaries (run average, last 10%, median of raw, per part) over the
-    measurements taken before `update` (all of them when update is None)."""
+def noise_up_to(
+    history: Sequence[Mapping], update: int | None, big_batch: int | None = None
+) -> NoiseSummary:
+    """B_simple summaries (run average and last 10% with their 90% intervals, median of raw,
+    per part) over the measurements taken before `update` (all of them when update is None);
+    `big_batch` (observations per measurement) gives a finite lower bound where the pooled
+    |G|^2 is <= 0 (`rlnoise.history.noise_summary`)."""
     recs = [r for r in history if update is None or r["update"] < update]
-    summ = noise_summary(list(recs))
+    summ = noise_summary(list(recs), big_batch)
     out: dict = {}
     for part in REPORTED_PARTS:
         s = summ.get(part)
-        out[part] = {stat: finite(s[stat]) if s else None for stat in _STATS}
+        out[part] = {stat: finite(s[stat]) if s else None for stat in _STATS + _INTERVALS}
+        out[part]["run_avg_bound"] = s["run_avg_bound"] if s else None
         out[part]["n_measurements"] = int(s["n_measurements"]) if s else 0
     tot = summ.get("total", {})
     out["b_noise"] = finite(tot.get("b_noise_run_avg"))
+    out["b_noise_lo"] = finite(tot.get("b_noise_lo"))
+    out["b_noise_hi"] = finite(tot.get("b_noise_hi"))
     out["b_noise_n"] = int(tot.get("b_noise_n", 0))
     return out  # type: ignore[return-value]
 
@@ -117,7 +129,7 @@ def run_record(
         samples_to_target=top.samples,
         b_simple=top.noise["policy"]["run_avg"],
         targets=crossings,
-        noise_whole_run=noise_up_to(history, None),
+        noise_whole_run=noise_up_to(history, None, spec.batch_size),
         curve=[[int(a), int(b), finite(c)] for a, b, c in thin(curve)],
         noise_trace={
             "columns": ["step", "update", *(f"ema_b_simple_{p}" for p in REPORTED_PARTS)],
@@ -141,12 +153,8 @@ def _crossing(
         target=t,
         steps=s,
         samples=None if s is None else s * spec.batch_size,
-        noise=noise_up_to(history, s),
+        noise=noise_up_to(history, s, spec.batch_size),
     )
-
-
-def _rank(rec: RunRecord, t: float) -> tuple:
-    return rank_key(rec.k, rec.seed, PlanResult(rec.at(t).steps, rec.best_return))
 
 
 # ----------------------------------------------------------------------------- the study
@@ -172,17 +180,23 @@ def analyse(cfg: StudyConfig, records: Sequence[RunRecord], n_boot: int = N_BOOT
         verdict=top.verdict,
         fits=fits,
         errors=[f.error for f in fits if f.error],
+        predictors=top.predictors,
     )
 
 
 def analyse_target(
     cfg: StudyConfig, records: Sequence[RunRecord], t: float, n_boot: int = N_BOOT
 ) -> TargetFit:
-    """The front at target t (fastest run per batch size), its fit and B_simple."""
+    """The robust front at target t (rlnoise.study.front), its fit, interval and predictors."""
     by_b: dict[int, list[RunRecord]] = {}
     for r in records:
         by_b.setdefault(r.batch_size, []).append(r)
-    rows = [_batch_row(cfg, b, by_b.get(b, []), t) for b in cfg.batch_sizes]
+    cells = {b: _cells(by_b[b], t) for b in cfg.batch_sizes if by_b.get(b)}
+    ff = fit_front({b: [c for c, _ in cs] for b, cs in cells.items()}, n_boot=n_boot)
+    est = {p.batch_size: p for p in ff.points}
+    rows = [
+        _batch_row(cfg, b, by_b.get(b, []), t, cells.get(b), est.get(b)) for b in cfg.batch_sizes
+    ]
     front = [f for _, f in rows if f is not None]
     fit = TargetFit(
         target=t,
@@ -202,15 +216,36 @@ def analyse_target(
         b_noise_ratio=None,
     )
     if fit.error is None:
-        _fit(fit, by_b, n_boot)
+        _fit(fit, ff)
+    if fit.ok:
+        fit.predictors = predictors(fit, cells, ff.samples)
+        fit.predictor_verdict = predictor_verdict(fit.predictors)
     fit.notes = notes(cfg, fit)
     return fit
 
 
+def _cells(runs: Sequence[RunRecord], t: float) -> list[tuple[Cell, list[RunRecord]]]:
+    """The (lr) cells at one batch size, sorted by lr, with their runs sorted by seed."""
+    out = []
+    for k in sorted({r.k for r in runs}):
+        rs = sorted((r for r in runs if r.k == k), key=lambda r: r.seed)
+        steps = [r.at(t).steps for r in rs]
+        log_s = np.array([math.log(s) if s else math.inf for s in steps])
+        caps = [r.max_updates for r, s in zip(rs, steps) if not s]
+        log_cap = math.log(min(caps)) if caps else math.inf
+        out.append((Cell(log_lr=math.log(rs[0].lr), log_s=log_s, log_cap=log_cap, k=k), rs))
+    return out
+
+
 def _batch_row(
-    cfg: StudyConfig, b: int, runs: Sequence[RunRecord], t: float
+    cfg: StudyConfig,
+    b: int,
+    runs: Sequence[RunRecord],
+    t: float,
+    cells: list[tuple[Cell, list[RunRecord]]] | None,
+    est: FrontEstimate | None,
 ) -> tuple[BatchRow, FrontPoint | None]:
-    """Every lr tried at batch size b, and its fastest run if one reached t."""
+    """Every lr tried at batch size b, and its front point if a cell reached t."""
     reached = [r for r in runs if r.at(t).steps is not None]
     ks = sorted({r.k for r in runs})
     row = BatchRow(
@@ -222,27 +257,38 @@ def _batch_row(
         best=None,
         edge=None,
     )
-    if not reached:
+    if not cells or est is None or est.best is None or est.log_s is None:
         return row, None
-    best = min(runs, key=lambda r: _rank(r, t))
-    row.best = best.name
+    cell, rs = cells[est.best]
+    rep = _median_run(rs, t)
+    row.best = rep.name
     if cfg.lr_rule == "grid" and len(ks) > 1:
-        row.edge = "top" if best.k == ks[-1] else "bottom" if best.k == ks[0] else None
-    x = best.at(t)
+        row.edge = "top" if cell.k == ks[-1] else "bottom" if cell.k == ks[0] else None
+    x = rep.at(t)
+    steps = math.exp(est.log_s)
     point = FrontPoint(
-        name=best.name,
-        n_envs=best.n_envs,
+        name=rep.name,
+        n_envs=rep.n_envs,
         batch_size=b,
-        seed=best.seed,
-        lr=best.lr,
-        k=best.k,
-        steps=x.steps,  # type: ignore[arg-type]  # reached: the fastest run has steps
-        samples=x.samples,  # type: ignore[arg-type]
+        seed=rep.seed,
+        lr=float(f"{math.exp(est.log_lr):.4g}"),  # type: ignore[arg-type]
+        k=cell.k,
+        steps=round(steps, 2),  # type: ignore[arg-type]  # smooth-fit minimum, not one run's
+        samples=round(steps * b),
         noise=x.noise,
-        noise_groups=best.noise_groups,
-        n_seeds_at_lr=sum(1 for r in runs if r.k == best.k),
+        noise_groups=rep.noise_groups,
+        n_seeds_at_lr=len(rs),
     )
+    point.lr_cell = rep.lr
+    point.steps_sigma = est.sigma
     return row, point
+
+
+def _median_run(rs: Sequence[RunRecord], t: float) -> RunRecord:
+    """The run of a cell whose steps are its median (lower middle; not reached ranks last)."""
+    key = [(r.at(t).steps if r.at(t).steps else math.inf, r.seed) for r in rs]
+    order = sorted(range(len(rs)), key=lambda i: key[i])
+    return rs[order[(len(rs) - 1) // 2]]
 
 
 def _lr_cell(runs: Sequence[RunRecord], k: int, lr: float, t: float) -> LrCell:
@@ -282,44 +328,33 @@ def _unfittable(cfg: StudyConfig, front: Sequence[FrontPoint], t: float) -> str 
     return None
 
 
-def _fit(fit: TargetFit, by_b: Mapping[int, Sequence[RunRecord]], n_boot: int) -> None:
-    """Fit the front of `fit` (in place): B_crit, its interval, and the ratios to it."""
+def _fit(fit: TargetFit, ff: FrontFit) -> None:
+    """Copy the robust front's fit into `fit` (in place): B_crit, its interval, the ratios."""
     t = fit.target
-    try:
-        pf = fit_pareto([f.steps for f in fit.front], [f.samples for f in fit.front])
-    except ValueError as e:
-        fit.error = f"no B_crit could be fitted for target {t:g}: {e}"
+    if ff.b_crit is None:
+        fit.error = f"no B_crit could be fitted for target {t:g}: {ff.error}"
         return
-    fit.ok, fit.s_min, fit.e_min, fit.b_crit = True, pf.s_min, pf.e_min, pf.b_crit
-    fit.rmse_log = pf.rmse_log
-    fit.interval = _interval(by_b, t, n_boot)
+    assert ff.s_min is not None
+    fit.ok, fit.s_min, fit.b_crit = True, ff.s_min, ff.b_crit
+    fit.e_min, fit.rmse_log = ff.s_min * ff.b_crit, ff.rmse_log
+    iv = percentile_interval(ff.samples, CI)
+    if iv is not None:
+        n_ok = int(np.isfinite(ff.samples).sum())
+        fit.interval = Interval(
+            lo=iv[0],
+            hi=iv[2],
+            median=iv[1],
+            n_ok=n_ok - ff.n_failed,
+            n_failed=ff.n_failed,
+            ci=CI,
+            degenerate=bool(np.ptp(ff.samples[np.isfinite(ff.samples)]) == 0),
+        )
     bs = fit.b_simple["policy"]
     if bs is not None:
-        fit.ratio = bs / pf.b_crit
+        fit.ratio = bs / ff.b_crit
         fit.verdict = "consistent" if BAND[0] <= fit.ratio <= BAND[1] else "miss"
     if fit.b_noise is not None:
-        fit.b_noise_ratio = fit.b_noise / pf.b_crit
-
-
-def _interval(by_b: Mapping[int, Sequence[RunRecord]], t: float, n_boot: int) -> Interval | None:
-    """Bootstrap of B_crit over every run that reached t (None when no resample fits)."""
-    pools = {
-        b: [(r.at(t).steps, r.at(t).samples) for r in rs if r.at(t).steps] for b, rs in by_b.items()
-    }
-    pools = {b: p for b, p in pools.items() if p}
-    try:
-        boot = bootstrap_b_crit(pools, n_boot=n_boot, seed=0, ci=CI, reduce="min")
-    except ValueError:
-        return None
-    return Interval(
-        lo=boot.lo,
-        hi=boot.hi,
-        median=boot.median,
-        n_ok=boot.n_ok,
-        n_failed=boot.n_failed,
-        ci=CI,
-        degenerate=all(len(p) == 1 for p in pools.values()),
-    )
+        fit.b_noise_ratio = fit.b_noise / ff.b_crit
 
 
 # ----------------------------------------------------------------------------- notes

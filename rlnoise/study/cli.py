@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 from rlnoise.config import ALGO_DEFAULTS, ALGOS
+from rlnoise.files import atomic_write_text
+from rlnoise.study.analysis import analyse
 from rlnoise.study.config import (
     BACKENDS,
     LR_RULES,
@@ -29,7 +31,7 @@ from rlnoise.study.presets import (
     atari_target,
     get_preset,
 )
-from rlnoise.study.report import REPORT_FILE, front_table, rebuild, verdict_lines
+from rlnoise.study.report import REPORT_FILE, compare, front_table, rebuild, verdict_lines
 from rlnoise.study.store import STUDY_FILE, Study, load_study
 
 _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
@@ -38,6 +40,7 @@ _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
     ("algo", "--algo"),
     ("n_envs", "--n-envs"),
     ("seeds", "--seeds"),
+    ("seed_start", "--seed-start"),
     ("target", "--target"),
     ("max_steps", "--max-steps"),
     ("lr_rule", "--lr-rule"),
@@ -49,9 +52,49 @@ _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
     ("ray_address", "--ray-address"),
     ("workers", "--workers"),
     ("threads_per_run", "--threads-per-run"),
+    ("budget_minutes", "--budget-minutes"),
+    ("checkpoint_seconds", "--checkpoint-seconds"),
     ("device", "--device"),
     ("out", "--out"),
 )
+
+
+# Study fields no flag sets: taken from the preset when it has them.
+_PRESET_ONLY = ("grid_factor", "max_widenings", "cell_stat", "cap_factor", "train")
+
+
+def _add_exec_flags(p) -> None:
+    """How a study executes (`ExecOptions`): may change between sessions of one study."""
+    p.add_argument(
+        "--backend", metavar="{local,ray}", help=f"where runs execute: {', '.join(BACKENDS)}"
+    )
+    p.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster address (--backend ray); default local"
+    )
+    p.add_argument(
+        "--workers",
+        metavar="N|auto",
+        help="runs in parallel (default cores // threads); auto: from the cores and, on CUDA, "
+        "the measured SPS per run (the runs share the GPU and split the cores)",
+    )
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        metavar="M",
+        help="calibrate, print the plan and its estimated time, and shrink the plan to fit M "
+        "minutes (fewer seeds, then fewer env counts, then a lower step cap)",
+    )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        metavar="S",
+        help="each run saves a checkpoint every S seconds of training (default 60; 0: every "
+        "update); a killed study resumes its runs from there",
+    )
+    p.add_argument(
+        "--threads-per-run", type=int, metavar="N", help="torch/env threads per run (default 1)"
+    )
+    p.add_argument("--device", metavar="DEV", help="auto, cpu or cuda (default from the preset)")
 
 
 def add_study_parsers(sub) -> None:
@@ -76,7 +119,13 @@ def add_study_parsers(sub) -> None:
     )
     p.add_argument("--algo", metavar="{ppo,a2c}", help="algorithm (default from the preset)")
     p.add_argument("--n-envs", metavar="N1,N2,...", help="comma-separated env counts, e.g. 1,2,4,8")
-    p.add_argument("--seeds", type=int, metavar="K", help="seeds 0..K-1 per (B, lr)")
+    p.add_argument("--seeds", type=int, metavar="K", help="seeds per (B, lr): N..N+K-1")
+    p.add_argument(
+        "--seed-start",
+        type=int,
+        metavar="N",
+        help="first seed N (default 0); studies with disjoint seeds are independent repeats",
+    )
     p.add_argument(
         "--target",
         type=float,
@@ -92,24 +141,23 @@ def add_study_parsers(sub) -> None:
     p.add_argument(
         "--b-noise-every", type=int, metavar="M", help="also B_noise every M updates (0 = off)"
     )
-    p.add_argument(
-        "--backend", metavar="{local,ray}", help=f"where runs execute: {', '.join(BACKENDS)}"
-    )
-    p.add_argument(
-        "--ray-address", metavar="ADDR", help="Ray cluster address (--backend ray); default local"
-    )
-    p.add_argument(
-        "--workers", type=int, metavar="N", help="runs in parallel (default cores // threads)"
-    )
-    p.add_argument(
-        "--threads-per-run", type=int, metavar="N", help="torch/env threads per run (default 1)"
-    )
-    p.add_argument("--device", metavar="DEV", help="auto, cpu or cuda (default from the preset)")
+    _add_exec_flags(p)
     p.add_argument(
         "--out", metavar="DIR", help="study directory (default runs/study-ENV-ALGO-TIME)"
     )
-    r = sub.add_parser("report", help="rebuild DIR/report.md and plots from DIR/study.json")
-    r.add_argument("dir", help="a study directory")
+    r = sub.add_parser(
+        "report",
+        help="rebuild DIR/report.md and plots from DIR/study.json, or compare several studies",
+    )
+    r.add_argument("dir", nargs="?", help="a study directory")
+    r.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="DIR",
+        help="write one table of B_crit and every "
+        "predictor for these study directories (to --out, else standard output)",
+    )
+    r.add_argument("--out", metavar="FILE", help="with --compare: the markdown file to write")
 
 
 def _n_envs(text: str) -> tuple[int, ...]:
@@ -120,6 +168,16 @@ def _n_envs(text: str) -> tuple[int, ...]:
             f"--n-envs takes comma-separated integers like 1,2,4 (got {text!r})"
         ) from None
     return vals
+
+
+def _workers(text: str | None) -> int | str | None:
+    """--workers N or auto."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise StudyError(f"--workers takes a number or auto (got {text!r})") from None
 
 
 def _targets(args: argparse.Namespace, name: str, preset: dict, env: str) -> tuple[float, ...]:
@@ -169,16 +227,26 @@ def config_from_args(args: argparse.Namespace) -> tuple[StudyConfig, ExecOptions
         n_steps=int(n_steps),  # type: ignore[call-overload]
         noise_every=args.noise_every if args.noise_every is not None else p["noise_every"],
         noise_groups=p["noise_groups"],
-        b_noise_every=args.b_noise_every or 0,
+        b_noise_every=(
+            args.b_noise_every if args.b_noise_every is not None else p.get("b_noise_every", 0)
+        ),
         episode_window=p["episode_window"],
         preset=name,
+        seed_start=args.seed_start or 0,
+        **{k: p[k] for k in _PRESET_ONLY if k in p},
     )
     ex = ExecOptions(
         backend=args.backend or "local",
-        workers=args.workers,
+        workers=_workers(args.workers),
         ray_address=args.ray_address,
         threads_per_run=args.threads_per_run or ex_defaults["threads_per_run"],
+        budget_minutes=args.budget_minutes,
         device=args.device or ex_defaults["device"],
+        **(
+            {}
+            if args.checkpoint_seconds is None
+            else {"checkpoint_seconds": args.checkpoint_seconds}
+        ),
     )
     validate_exec(ex)
     return cfg, ex
@@ -234,12 +302,30 @@ def summary_table(study: Study) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.compare:
+        if args.dir:
+            raise StudyError("give either DIR or --compare DIR..., not both")
+        text = compare([(d, _analysed(load_study(Path(d)))) for d in args.compare])
+        if args.out:
+            atomic_write_text(Path(args.out), text)
+            print(f"comparison: {args.out}")
+        else:
+            print(text, end="")
+        return 0
+    if not args.dir:
+        raise StudyError("rlnoise report needs a study directory (or --compare DIR...)")
     study = load_study(Path(args.dir))
     path = rebuild(Path(args.dir), study)
     for line in verdict_lines(study):  # as study.json has it ("no fit yet" before the end)
         print(line)
     print(f"report: {path}")
     return 0
+
+
+def _analysed(study: Study) -> Study:
+    """The study analysed again by this rlnoise (so that studies written by older versions
+    get the same robust front and predictors as new ones)."""
+    return study.with_result(analyse(study.cfg, study.runs))
 
 
 STUDY_COMMANDS = {"study": cmd_study, "report": cmd_report}

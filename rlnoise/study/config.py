@@ -27,6 +27,7 @@ BACKENDS = ("local", "ray")
 GRID_FACTOR = 4.0  # ratio between neighbouring learning rates of the grid
 GRID_BASE = (-1, 0, 1)  # exponents k of GRID_FACTOR around the sqrt rule
 MAX_WIDENINGS = 2  # per batch size
+CELL_STATS = ("min", "median")
 LINEAR_CAP = 64.0  # the linear rule's lr stops growing at 64x the base lr
 
 
@@ -42,13 +43,14 @@ class StudyConfig:
     env_id: str = "CartPole-v1"
     algo: str = "ppo"
     n_envs: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
-    seeds: int = 2  # seeds 0 .. seeds-1
+    seeds: int = 2  # seeds seed_start .. seed_start+seeds-1
+    seed_start: int = 0
     targets: tuple[float, ...] = (475.0,)  # runs train to the highest
     max_steps: int = 300_000  # per run, observations
     lr_rule: str = "grid"
     lr: float = 2.5e-4  # base lr at the smallest batch size
     n_steps: int = 128
-    noise_every: int = 1
+    noise_every: int | None = 1  # None: adaptive (rlnoise.measure.NoiseMonitor)
     noise_groups: int = 8
     b_noise_every: int = 0
     episode_window: int = 20
@@ -58,6 +60,11 @@ class StudyConfig:
     max_widenings: int = MAX_WIDENINGS
     linear_cap: float = LINEAR_CAP
     cap_by_fastest: bool = True
+    # How the planner ranks an lr at one batch size: "min" (its fastest seed; studies before
+    # the robust front) or "median" (median steps over its seeds, not-reached runs ranked
+    # last). Later stages are capped at cap_factor x the best lr's steps by that statistic.
+    cell_stat: str = "min"
+    cap_factor: float = 1.0
     preset: str = "cartpole"
     train: dict = field(default_factory=dict)  # other TrainConfig fields, e.g. ent_coef
 
@@ -89,7 +96,13 @@ class StudyConfig:
                 kw[k] = tuple(int(x) for x in kw[k])
         if "targets" in kw:
             kw["targets"] = tuple(float(x) for x in kw["targets"])
+        kw.setdefault("cell_stat", "min")  # older study.json: planned by the fastest run
+        kw.setdefault("cap_factor", 1.0)
         return cls(**kw)
+
+    @property
+    def seed_list(self) -> range:
+        return range(self.seed_start, self.seed_start + self.seeds)
 
 
 @dataclass(frozen=True)
@@ -97,10 +110,13 @@ class ExecOptions:
     """How a study executes; may differ between sessions of the same study."""
 
     backend: str = "local"
-    workers: int | None = None  # default: cores // threads_per_run (local), cluster CPUs (ray)
+    # default: cores // threads_per_run (local), cluster CPUs (ray); "auto": rlnoise.study.budget
+    workers: int | str | None = None
     ray_address: str | None = None
     threads_per_run: int = 1
     device: str = "cpu"
+    budget_minutes: float | None = None  # shrink the plan to fit (rlnoise.study.budget)
+    checkpoint_seconds: float = 60.0  # a study run saves a checkpoint this often (0: every update)
 
 
 def validate_study(cfg: StudyConfig) -> StudyConfig:
@@ -119,6 +135,12 @@ def validate_study(cfg: StudyConfig) -> StudyConfig:
         raise StudyError("--n-envs needs at least 2 values to fit a steps-samples trade-off")
     if cfg.seeds < 1:
         raise StudyError(f"--seeds must be at least 1 (got {cfg.seeds})")
+    if cfg.seed_start < 0:
+        raise StudyError(f"--seed-start must be >= 0 (got {cfg.seed_start})")
+    if cfg.cell_stat not in CELL_STATS:
+        raise StudyError(f"cell_stat must be one of {', '.join(CELL_STATS)}")
+    if not cfg.cap_factor >= 1.0:
+        raise StudyError(f"cap_factor must be >= 1 (got {cfg.cap_factor})")
     if not cfg.targets:
         raise StudyError("give at least one --target")
     t = [float(x) for x in cfg.targets]
@@ -130,7 +152,7 @@ def validate_study(cfg: StudyConfig) -> StudyConfig:
         raise StudyError(f"--n-steps must be at least 1 (got {cfg.n_steps})")
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise StudyError(f"--lr must be positive (got {cfg.lr})")
-    if cfg.noise_every < 1:
+    if cfg.noise_every is not None and cfg.noise_every < 1:
         raise StudyError(f"--noise-every must be at least 1 (got {cfg.noise_every})")
     if cfg.b_noise_every < 0:
         raise StudyError(f"--b-noise-every must be >= 0 (got {cfg.b_noise_every})")
@@ -151,8 +173,16 @@ def validate_exec(ex: ExecOptions) -> None:
         raise StudyError(f"unknown --backend {ex.backend!r}; choose one of {', '.join(BACKENDS)}")
     if ex.ray_address and ex.backend != "ray":
         raise StudyError("--ray-address needs --backend ray")
-    if ex.workers is not None and ex.workers < 1:
-        raise StudyError(f"--workers must be at least 1 (got {ex.workers})")
+    if ex.workers == "auto":
+        if ex.backend != "local":
+            raise StudyError("--workers auto is for the local backend; give Ray a number")
+    elif ex.workers is not None and (not isinstance(ex.workers, int) or ex.workers < 1):
+        raise StudyError(f"--workers must be at least 1 or auto (got {ex.workers})")
+    b = ex.budget_minutes
+    if b is not None and not (isinstance(b, (int, float)) and math.isfinite(b) and b > 0):
+        raise StudyError(f"--budget-minutes must be a positive number of minutes (got {b})")
+    if not (math.isfinite(ex.checkpoint_seconds) and ex.checkpoint_seconds >= 0):
+        raise StudyError(f"--checkpoint-seconds must be >= 0 (got {ex.checkpoint_seconds})")
 
 
 def algo_default_lr(algo: str) -> float:

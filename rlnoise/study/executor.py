@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,7 +68,9 @@ def execute_run(job: dict) -> dict:
         how = "restarted"  # created but killed before its first checkpoint
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cb = _callback(run_dir, int(job["config"].get("episode_window", 20)))
+    cb = _callback(
+        run_dir, int(job["config"].get("episode_window", 20)), job.get("checkpoint_seconds")
+    )
     with open(run_dir / LOG_FILE, "a") as log, contextlib.redirect_stdout(log):
         with contextlib.redirect_stderr(log):
             trainer = None
@@ -106,11 +109,15 @@ def _train(trainer: Trainer, run_dir: Path, t0: float) -> dict:
         return summary
 
 
-def _callback(run_dir: Path, window: int) -> Callable[[Trainer], None]:
+def _callback(
+    run_dir: Path, window: int, checkpoint_seconds: float | None = None
+) -> Callable[[Trainer], None]:
     """on_update: note the first update with a full episode window (written before that
-    update's checkpoint, so a resumed run always finds it); save a checkpoint and stop when
-    the study asks; exit when the study process has died."""
-    state = {"noted": (run_dir / WINDOW_FILE).exists()}
+    update's checkpoint, so a resumed run always finds it); save a checkpoint once
+    `checkpoint_seconds` have passed since the last one (the study's cadence: a killed study
+    loses at most that much of each run in flight, plus one update); save a checkpoint and stop
+    when the study asks; exit when the study process has died."""
+    state = {"noted": (run_dir / WINDOW_FILE).exists(), "saved": time.monotonic()}
 
     def on_update(trainer: Trainer) -> None:
         if not state["noted"] and len(trainer.recent) >= window:
@@ -118,11 +125,56 @@ def _callback(run_dir: Path, window: int) -> Callable[[Trainer], None]:
             state["noted"] = True
         if _PARENT is not None and os.getppid() != _PARENT:
             os._exit(1)
+        now = time.monotonic()
+        if checkpoint_seconds is not None and now - state["saved"] >= checkpoint_seconds:
+            trainer.save()
+            state["saved"] = now
         if _STOP is not None and _STOP.is_set():
             trainer.save()  # this update is complete: resume continues from here
             raise TrainingInterrupted(f"stopped by the study at update {trainer.update}")
 
     return on_update
+
+
+class _Timed(Exception):
+    """Ends a calibration run once its timing window is full."""
+
+
+def measure_sps(config: dict, seconds: float = 3.0, min_updates: int = 2) -> dict:
+    """Calibrate one run: build the run of `config` (TrainConfig fields) in a throwaway
+    directory, train one update to warm up, then time updates of the real training loop
+    (noise measurements included as they fall due) until `seconds` have passed and at least
+    `min_updates` are timed. Returns {"sps" (observations/s), "updates" (timed), "startup"
+    (seconds to build the run: environments, network)}."""
+    clock: dict = {}
+
+    def on_update(trainer: Trainer) -> None:
+        now = time.perf_counter()
+        if "t0" not in clock:  # the warm-up update is done
+            clock.update(t0=now, step0=trainer.global_step, update0=trainer.update)
+        clock.update(t=now, step=trainer.global_step, update=trainer.update)
+        if now - clock["t0"] >= seconds and trainer.update - clock["update0"] >= min_updates:
+            raise _Timed
+
+    with tempfile.TemporaryDirectory(prefix="rlnoise-calibration-") as tmp:
+        cfg = config | {
+            "run_dir": str(Path(tmp) / "run"),
+            "target_return": None,
+            "progress": False,
+            "checkpoint_every": 10**9,
+        }
+        t0 = time.perf_counter()
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+            trainer = start(TrainConfig(**cfg), on_update=on_update)
+            startup = time.perf_counter() - t0
+            with contextlib.suppress(_Timed):
+                trainer.run()
+    if clock.get("update", 0) <= clock.get("update0", 0):
+        raise StudyError(
+            f"calibration of {config.get('n_envs')} envs needs a step cap of at least 2 updates"
+        )
+    sps = (clock["step"] - clock["step0"]) / max(clock["t"] - clock["t0"], 1e-9)
+    return {"sps": sps, "updates": clock["update"] - clock["update0"], "startup": startup}
 
 
 def _init_worker(stop_event, parent_pid: int) -> None:

@@ -79,7 +79,7 @@ def plan(cfg: StudyConfig, done: Mapping[str, PlanResult]) -> list[RunSpec]:
 def _plan_batch(cfg: StudyConfig, n: int, done: Mapping[str, PlanResult]) -> list[RunSpec]:
     b = n * cfg.n_steps
     full = cfg.max_steps // b
-    seeds = range(cfg.seeds)
+    seeds = cfg.seed_list
     if cfg.lr_rule != "grid":
         return [RunSpec(n, s, 0, lr_for(cfg, n, 0), b, full, 0) for s in seeds]
     staged = cfg.cap_by_fastest and len(cfg.grid_base) > 1 and 0 in cfg.grid_base
@@ -91,7 +91,7 @@ def _plan_batch(cfg: StudyConfig, n: int, done: Mapping[str, PlanResult]) -> lis
     ks: list[int] = []
     stage = 0
     while stage < len(stages):
-        cap = _fastest(cfg, n, ks, done) if (stage > 0 and cfg.cap_by_fastest) else None
+        cap = _cap(cfg, n, ks, done) if (stage > 0 and cfg.cap_by_fastest) else None
         budget = full if cap is None else min(full, cap)
         for k in stages[stage]:
             lr = lr_for(cfg, n, k)
@@ -116,20 +116,36 @@ def _results(
 ) -> list[tuple[int, int, PlanResult]]:
     out = []
     for k in ks:
-        for s in range(cfg.seeds):
+        for s in cfg.seed_list:
             r = done.get(run_name(n, lr_for(cfg, n, k), s))
             if r is not None:
                 out.append((k, s, r))
     return out
 
 
-def _fastest(
-    cfg: StudyConfig, n: int, ks: Sequence[int], done: Mapping[str, PlanResult]
-) -> int | None:
-    steps = [r.steps for _, _, r in _results(cfg, n, ks, done) if r.steps is not None]
-    return min(steps) if steps else None
+def cell_median(steps: Sequence[int | None]) -> float:
+    """Median updates over one lr's seeds, a not-reached run ranked above every reached one
+    (inf when the median falls on one)."""
+    xs = sorted(math.inf if x is None else float(x) for x in steps)
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else 0.5 * (xs[m - 1] + xs[m])
+
+
+def _cap(cfg: StudyConfig, n: int, ks: Sequence[int], done: Mapping[str, PlanResult]) -> int | None:
+    """Update budget of a later stage: cap_factor x the best lr's steps so far (its fastest
+    run, or its median over seeds with cell_stat "median"); None when nothing reached."""
+    res = _results(cfg, n, ks, done)
+    if cfg.cell_stat == "median":
+        best = min(cell_median([r.steps for k2, _, r in res if k2 == k]) for k in ks)
+        return None if math.isinf(best) else math.ceil(cfg.cap_factor * best)
+    steps = [r.steps for _, _, r in res if r.steps is not None]
+    return math.ceil(cfg.cap_factor * min(steps)) if steps else None
 
 
 def _best_k(cfg: StudyConfig, n: int, ks: Sequence[int], done: Mapping[str, PlanResult]) -> int:
     res = _results(cfg, n, ks, done)
+    if cfg.cell_stat == "median":
+        meds = {k: cell_median([r.steps for k2, _, r in res if k2 == k]) for k in ks}
+        if any(not math.isinf(m) for m in meds.values()):
+            return min(ks, key=lambda k: (meds[k], abs(k), k))
     return min(res, key=lambda t: rank_key(*t))[0]

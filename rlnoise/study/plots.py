@@ -3,6 +3,7 @@
 pareto.png   steps S vs samples E per target, the fitted hyperbola (eq. 2.11), B_crit marked
 noise.png    B_simple (smoothed) vs env steps of each batch size's fastest run
 speedup.png  steps to the target vs batch size, with the fit, B_crit and B_simple marked
+predictors.png  every noise-scale predictor with its 90% interval beside B_crit's
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from rlnoise.study.config import mult_str  # noqa: E402
 from rlnoise.study.records import TargetFit  # noqa: E402
 from rlnoise.study.store import Study  # noqa: E402
 
-PLOTS = ("pareto.png", "noise.png", "speedup.png")
+PLOTS = ("pareto.png", "noise.png", "speedup.png", "predictors.png")
 _DPI = 110
 
 
 def draw_all(out: Path, study: Study) -> list[str]:
     """Write every figure into `out`; returns the file names."""
     with plt.rc_context({"font.size": 9, "svg.hashsalt": "rlnoise"}):
-        for name, fn in zip(PLOTS, (pareto, noise, speedup)):
+        for name, fn in zip(PLOTS, (pareto, noise, speedup, predictors)):
             fig = fn(study)
             _save(fig, Path(out) / name)
     return list(PLOTS)
@@ -222,3 +223,31 @@ def _speedup_front(ax, top: TargetFit) -> None:
         lo, hi = top.b_simple.get("policy_min"), top.b_simple.get("policy_max")
         if lo and hi:
             ax.axvspan(lo, hi, color="tab:red", alpha=0.07)
+
+
+def predictors(study: Study):
+    """Each predictor's value and 90% interval (log scale) against B_crit, its interval and
+    the 2x band around it."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    top = study.top
+    rows = [p for p in (top.predictors if top else []) if p["value"] is not None]
+    if top and top.ok and top.b_crit:
+        ax.axvline(top.b_crit, color="k", lw=1.2, label=f"B_crit = {top.b_crit:,.0f}")
+        ax.axvspan(top.b_crit / 2, top.b_crit * 2, color="tab:green", alpha=0.08,
+                   label="within 2x")  # fmt: skip
+        if top.interval:
+            ax.axvspan(top.interval.lo, top.interval.hi, color="k", alpha=0.12,
+                       label="B_crit 90% interval")  # fmt: skip
+    for i, p in enumerate(rows):
+        # a Monte Carlo interval need not contain the point value: draw the bar to cover both
+        lo = min(p["lo"] or p["value"], p["value"])
+        hi = max(p["hi"] or p["value"], p["value"])
+        ax.errorbar([p["value"]], [i], xerr=[[p["value"] - lo], [hi - p["value"]]], fmt="o",
+                    color="tab:red" if not p["within_2x"] else "tab:blue", capsize=3)  # fmt: skip
+    ax.set_yticks(range(len(rows)), [p["label"] for p in rows], fontsize=7)
+    ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
+    ax.set_xscale("log")
+    _plain_log(ax, "x")
+    ax.set_xlabel("observations")
+    ax.set_title(_title(study, "noise-scale predictors vs B_crit (90% intervals)"), fontsize=8)
+    return _finish(fig, ax, "best")

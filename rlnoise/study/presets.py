@@ -4,30 +4,30 @@ Each preset fills every study field that the command line leaves out. Sizes were
 measuring runs on the development machine (2 shared cores, no GPU), never by looking at whether
 B_simple and B_crit agree.
 
-cartpole (the default; about 10 minutes on 2 cores)
-    PPO on CartPole-v1, n_envs 2..64 (B = 256..8,192 observations), 2 seeds, target 475 (mean
-    of the last 20 whole episodes), lr grid around the sqrt rule from 4e-3 at B = 256, constant
-    lr, B_simple measured every update, at most 300k steps per run: 40 runs, 9.6 minutes on the
-    development machine while other work shared its 2 cores. One environment (B = 128) is left
-    out: an update costs ~0.2-0.3 s whatever the batch, and a run there needed 805 updates (270 s)
-    at lr 2.5e-4; its B_simple would also come from correlated time chunks. The base lr 4e-3 is
-    where calibration runs were fastest at B = 256 (S = 126 at 4e-3 vs 314 at 1e-3), so the
-    grid's centre is not wasted; the grid and its widening still pick the lr at every B.
+cartpole (the default; sized for about 10 minutes on 2 cores, not yet timed at this size)
+    PPO on CartPole-v1, n_envs 2..64 (B = 256..8,192 observations), 3 seeds per (B, lr),
+    target 475 (mean of the last 20 whole episodes), an lr grid with x2 spacing around the
+    sqrt rule from 5.66e-3 at B = 256 (the old x4 grid's best lrs at B = 256-8,192 lay within
+    a factor 2-4 of it), widened at most 3 times where the best lr (median over seeds) sits on
+    an edge, constant lr, at most 300k steps per run; non-central lrs stop at 2x the best
+    lr's median steps and count as censored there. The robust front (rlnoise.study.front) needs
+    the third seed: with 2 seeds per cell its interval covered the truth in ~73% of synthetic
+    studies, with 3 in 88% (tests/test_study_coverage.py). B_simple on the adaptive cadence
+    (every update unless over 3% of wall time), B_noise every 10 updates. One environment
+    (B = 128) is left out: an update costs ~0.2-0.3 s whatever the batch, a run there needs
+    ~230 updates, and its B_simple would come from correlated time chunks.
 
-minatar (PPO on MinAtar Breakout; about 35-45 minutes on 2 CPU cores, estimated)
-    n_envs 2..32 with 128 steps (B = 256..4,096), 2 seeds, target 5 (mean of the last 20
-    games; random play scores ~0.5), lr grid from 2.5e-3 at B = 256, at most 500k steps per run,
-    B_simple every 4 updates (on the small CNN one measurement with K = 8 groups costs about half
-    an update). Calibration runs with B_simple every 2 updates on the loaded development machine:
-    2 envs at lr 2.5e-3 ran 335 steps/s and passed 5 at ~42k steps; 8 envs at lr 5e-3 ran 840
-    steps/s and passed 5.5 at ~94k steps (6 at ~120k). Target 10 would need several times more
-    steps per run than an hour allows on 2 cores.
-
-minatar-gpu (MinAtar Breakout on the GPU; for GPU machines)
-    As minatar (same settings and target) with the torch backend stepping on the GPU,
-    n_envs 8..4,096 (B = 1,024..524,288 observations), 3 seeds, at most 5M steps per run, runs
-    sharing the card. A CPU dry run at small sizes: rlnoise study --preset minatar-gpu
-    --device cpu --n-envs 8,32 --seeds 1.
+minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores, not yet timed)
+    n_envs 4..32 with 128 steps (B = 512..4,096), 3 seeds, target 8 (mean of the last 20
+    games), lr grid (x2) from 3.5e-3 at B = 512, at most 600k steps per run, B_simple on the
+    adaptive cadence, B_noise every 16 updates. The target: a PPO run of rlnoise (16 envs, lr
+    5e-3 annealed over 1.5M steps, seed 0, torch backend, `rlnoise train --env
+    MinAtar/Breakout-v1 --n-envs 16 --total-steps 1500000 --lr 5e-3 --anneal-lr --no-noise`,
+    stopped at 0.72M steps on the loaded 2-core VM) had a mean of the last 20 games of 16.6
+    at 0.72M steps (13.9 averaged over its last 10 logged points) and was still rising;
+    published PPO runs reach ~30 or more with longer training. 8 is at least a quarter of
+    either, 16x random play (~0.5), and that run passed 8 at ~0.2M steps. The old target 5 was barely above
+    random; target 10+ would not fit 30 minutes.
 
 atari-a2c (A2C as in the paper; for GPU machines)
     A2C (RMSProp, 5 steps per env) on one of the paper's seven games (--env Pong by default;
@@ -57,30 +57,40 @@ PRESETS: dict[str, dict] = {
     "cartpole": {
         "env_id": "CartPole-v1",
         "algo": "ppo",
-        "n_envs": (1, 2, 4, 8, 16, 32, 64),
-        "seeds": 2,
+        "n_envs": (2, 4, 8, 16, 32, 64),
+        "seeds": 3,
         "targets": (475.0,),
         "max_steps": 300_000,
         "lr_rule": "grid",
-        "lr": 4e-3,
+        "lr": 5.66e-3,
+        "grid_factor": 2.0,
+        "max_widenings": 3,
+        "cell_stat": "median",
+        "cap_factor": 2.0,
         "n_steps": 128,
-        "noise_every": 1,
+        "noise_every": None,
         "noise_groups": 8,
+        "b_noise_every": 10,
         "episode_window": 20,
         "exec": {"device": "cpu", "threads_per_run": 1},
     },
     "minatar": {
         "env_id": "MinAtar/Breakout-v1",
         "algo": "ppo",
-        "n_envs": (2, 4, 8, 16, 32),
-        "seeds": 2,
-        "targets": (5.0,),
-        "max_steps": 500_000,
+        "n_envs": (4, 8, 16, 32),
+        "seeds": 3,
+        "targets": (8.0,),
+        "max_steps": 600_000,
         "lr_rule": "grid",
-        "lr": 2.5e-3,
+        "lr": 3.5e-3,
+        "grid_factor": 2.0,
+        "max_widenings": 3,
+        "cell_stat": "median",
+        "cap_factor": 2.0,
         "n_steps": 128,
-        "noise_every": 4,
+        "noise_every": None,
         "noise_groups": 8,
+        "b_noise_every": 16,
         "episode_window": 20,
         "exec": {"device": "cpu", "threads_per_run": 1},
     },

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from rlnoise.study.plan import PlanResult
 
@@ -25,6 +25,13 @@ class PartNoise(TypedDict):
     last10_avg: float | None  # the same over the last 10% of the measurements
     median_raw: float | None  # median of the per-measurement ratios
     n_measurements: int
+    # 90% block-bootstrap intervals over the measurements (absent in older study.json);
+    # run_avg_bound "lower": the pooled |G|^2 was <= 0 and run_avg is a lower bound
+    run_avg_lo: NotRequired[float | None]
+    run_avg_hi: NotRequired[float | None]
+    run_avg_bound: NotRequired[str | None]
+    last10_lo: NotRequired[float | None]
+    last10_hi: NotRequired[float | None]
 
 
 class NoiseSummary(TypedDict):
@@ -33,6 +40,8 @@ class NoiseSummary(TypedDict):
     total: PartNoise
     b_noise: float | None  # B_noise of the total loss (with --b-noise-every)
     b_noise_n: int
+    b_noise_lo: NotRequired[float | None]
+    b_noise_hi: NotRequired[float | None]
 
 
 class NoiseGroups(TypedDict):
@@ -134,6 +143,7 @@ class RunRecord(_Json):
     noise_trace: NoiseTrace
     how: str | None = None  # started | resumed | restarted | existing (None: found on disk)
     session_seconds: float | None = None
+    resumed_at: int | None = None  # how == "resumed": the checkpoint's update it continued from
 
     def at(self, target: float) -> TargetCrossing:
         for x in self.targets:
@@ -167,6 +177,11 @@ class FrontPoint(_Json):
     noise: NoiseSummary  # up to the target
     noise_groups: NoiseGroups
     n_seeds_at_lr: int
+    # robust front (absent in older study.json): steps is the smooth-fit minimum of the
+    # median log S over seeds, lr where it lies; lr_cell the nearest lr tried (its median run
+    # is `name`), steps_sigma the bootstrap sd of log S that weights the fit
+    lr_cell: float | None = None
+    steps_sigma: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -231,6 +246,8 @@ class TargetFit(_Json):
     b_noise: float | None
     b_noise_ratio: float | None
     notes: list[str] = field(default_factory=list)
+    predictors: list[dict] = field(default_factory=list)  # rlnoise.study.predictors
+    predictor_verdict: list[str] = field(default_factory=list)
 
     def front_at(self, batch_size: int) -> FrontPoint | None:
         return next((f for f in self.front if f.batch_size == batch_size), None)
@@ -261,3 +278,4 @@ class StudyResult(_Json):
     verdict: str | None
     fits: list[TargetFit]
     errors: list[str]
+    predictors: list[dict] = field(default_factory=list)  # the top target's

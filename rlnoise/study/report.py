@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from rlnoise.files import atomic_write_text
 from rlnoise.study.analysis import BAND, CI, N_BOOT, analyse
+from rlnoise.study.budget import budget_line
 from rlnoise.study.config import StudyConfig, describe_lr_rule, lr_multiplier, mult_str
 from rlnoise.study.plots import draw_all
 from rlnoise.study.records import BatchRow, FrontPoint, LrCell, RunRecord, TargetFit
@@ -76,7 +77,8 @@ def verdict_lines(study: Study) -> list[str]:
         return lines
     lines.append(
         f"B_simple = {_n(bs['policy'])} observations: median over the {len(top.front)} "
-        f"fastest runs (one per B) of the policy loss's run-averaged B_simple up to the target "
+        f"front points (the median run of the front's lr at each B) of the policy loss's "
+        "run-averaged B_simple up to the target "
         f"(range {_n(bs['policy_min'])}–{_n(bs['policy_max'])}; value loss {_n(bs['value'])}, "
         f"total {_n(bs['total'])})."
     )
@@ -88,12 +90,46 @@ def verdict_lines(study: Study) -> list[str]:
         side = "above" if r > BAND[1] else "below"
         v = f"a MISS: {side} the paper's band ({BAND[0]:g}–{BAND[1]:g}x)"
     lines.append(f"B_simple / B_crit = {r:.2g}: {v}.")
-    if top.b_noise_ratio is not None:
+    if top.b_noise_ratio is not None and not top.predictors:
         lines.append(
             f"B_noise = {_n(top.b_noise)} (median over the front, where measured): "
             f"B_noise / B_crit = {top.b_noise_ratio:.2g}."
         )
+    lines += [predictor_line(p) for p in top.predictors]
+    lines += top.predictor_verdict
     return lines
+
+
+def _iv(lo: float | None, hi: float | None, digits: int = 0, ratio: bool = False) -> str:
+    f = (lambda x: "n/a" if x is None else f"{x:.2g}") if ratio else (lambda x: _n(x, digits))
+    return f"[{f(lo)}, {f(hi) if hi is not None else 'unbounded'}]"
+
+
+def predictor_line(p: dict) -> str:
+    """One predictor with its interval and its ratio to B_crit with its interval."""
+    if p["value"] is None:
+        return f"{p['label']}: not measured."
+    r = p["ratio"]
+    return (
+        f"{p['label']} = {_n(p['value'])} {_iv(p['lo'], p['hi'])}; / B_crit = "
+        f"{r:.2g} {_iv(p['ratio_lo'], p['ratio_hi'], ratio=True)}"
+        f"{' (within 2x)' if p['within_2x'] else ''}."
+    )
+
+
+def predictor_table(preds: list[dict]) -> list[str]:
+    """Markdown table of the predictors (value, interval, ratio, interval, within 2x)."""
+    L = ["| predictor | value | 90% interval | / B_crit | 90% interval | within 2x |",
+         "|---|---:|---|---:|---|---|"]  # fmt: skip
+    for p in preds:
+        r = p["ratio"]
+        L.append(
+            f"| {p['label']} | {_n(p['value'])} | {_iv(p['lo'], p['hi'])} | "
+            f"{'n/a' if r is None else f'{r:.2g}'} | "
+            f"{_iv(p['ratio_lo'], p['ratio_hi'], ratio=True)} | "
+            f"{'n/a' if p['within_2x'] is None else 'yes' if p['within_2x'] else 'no'} |"
+        )
+    return L
 
 
 # ----------------------------------------------------------------------------- the front table
@@ -120,14 +156,15 @@ def _seeds_at_lr(row: BatchRow, f: FrontPoint) -> str:
 
 def _policy_stats(row: BatchRow, f: FrontPoint) -> str:
     p = f.noise["policy"]
-    return f"{_n(p['run_avg'])} / {_n(p['last10_avg'])} / {_n(p['median_raw'])}"
+    ge = ">=" if p.get("run_avg_bound") == "lower" else ""  # pooled |G|^2 <= 0: a lower bound
+    return f"{ge}{_n(p['run_avg'])} / {_n(p['last10_avg'])} / {_n(p['median_raw'])}"
 
 
 _B = _Col("B", 7, True, lambda row, f: f"{row.batch_size:,}")
 _ENVS = _Col("envs", 5, True, lambda row, f: str(row.n_envs))
 _SEED = _Col("seed", 4, True, lambda row, f: str(f.seed))
-_S = _Col("S", 6, True, lambda row, f: f"{f.steps:,}")
-_E = _Col("E", 10, True, lambda row, f: f"{f.samples:,}")
+_S = _Col("S", 6, True, lambda row, f: _n(f.steps, 0 if float(f.steps).is_integer() else 1))
+_E = _Col("E", 10, True, lambda row, f: _n(f.samples))
 _TEXT_COLUMNS = (
     _B,
     _ENVS,
@@ -153,7 +190,7 @@ _MARKDOWN_COLUMNS = (
 
 
 def front_table(fit: TargetFit, text: bool = False) -> list[str]:
-    """The fastest run per batch size, one row per B ("not reached" in the S column where no
+    """The front point per batch size, one row per B ("not reached" in the S column where no
     run reached the target): a markdown table for report.md, or with `text` the fixed-width
     table `rlnoise study` prints."""
     cols = _TEXT_COLUMNS if text else _MARKDOWN_COLUMNS
@@ -198,7 +235,7 @@ def render(study: Study) -> str:
     for fit in study.fits:
         L += _target_section(study.cfg, fit)
     L += ["## Plots", ""]
-    for name in ("pareto.png", "speedup.png", "noise.png"):
+    for name in ("pareto.png", "speedup.png", "noise.png", "predictors.png"):
         L += [f"![]({name})", ""]
     L += _runs_section(study.runs)
     return "\n".join(L) + "\n"
@@ -218,8 +255,22 @@ def _header(study: Study) -> list[str]:
         f"wall time {_n((doc.get('wall_seconds') or 0) / 60, 1)} min on {ex.get('workers') or '?'} "
         f"{ex.get('backend', 'local')} worker(s), {ex.get('threads_per_run', 1)} thread(s) each",
         f"- Runs: {len(study.runs)}; status: {doc.get('status')}",
+        *([f"- Time budget: {budget_line(doc['budget'])}"] if doc.get("budget") else []),
         "",
     ]
+
+
+FRONT_SETUP = (
+    "The point per batch size for the fit comes from the robust front "
+    "(rlnoise.study.front): per lr the median of log S over its seeds, a run that did not "
+    "reach the target counted as censored (slower than its budget), not dropped; the lr "
+    "per batch size from a least-squares quadratic of those medians in log lr within two "
+    "grid steps of the best lr, S its minimum there (so S and lr need not be a tried "
+    "value). The Pareto fit weights each point by 1/sd^2 of its bootstrap log S. "
+    f"B_crit's {int(CI * 100)}% interval is a percentile bootstrap ({N_BOOT} resamples) that "
+    "redraws every cell's seeds from the study's pooled seed residuals, re-censors them, "
+    "re-selects the lr and refits."
+)
 
 
 def _setup(cfg: StudyConfig) -> list[str]:
@@ -239,33 +290,36 @@ def _setup(cfg: StudyConfig) -> list[str]:
         f"{', '.join(f'{t:g}' for t in cfg.targets)}. Runs train to {cfg.top_target:g} and "
         f"stop there or at --max-steps {cfg.max_steps:,}; a lower target's crossing is read "
         "from the learning curve (first update with a full window at or above it).",
-        f"Seeds: {cfg.seeds} (0..{cfg.seeds - 1}). Learning rate: {describe_lr_rule(cfg)}.",
+        f"Seeds: {cfg.seeds} ({cfg.seed_start}..{cfg.seed_start + cfg.seeds - 1}). "
+        f"Learning rate: {describe_lr_rule(cfg)}.",
         "Learning rate constant during each run"
         + (" (annealed)" if cfg.anneal_lr else " (no annealing, which would tie it to max-steps)")
         + ".",
-        "The point per batch size for the fit is its fastest run: fewest steps to the target "
-        "over all learning rates and seeds (min over seeds, the paper's 'best run'); the "
-        "steps of every seed at that lr are listed beside it. "
-        f"B_crit's {int(CI * 100)}% interval is a percentile bootstrap ({N_BOOT} resamples): "
-        "the runs that reached the target at each B (all seeds and lrs) are resampled with "
-        "replacement, the fastest kept, and the front refitted.",
+        FRONT_SETUP,
     ]
     if cfg.lr_rule == "grid" and cfg.cap_by_fastest:
         items.append(
-            "Runs at the non-central lrs stop once they have used as many updates as the "
-            "fastest finished run at their B (they can no longer be the fastest there): such a "
-            "run that did not reach the target is shown as capped, and is absent from the "
-            "bootstrap."
+            f"Runs at the non-central lrs stop at {cfg.cap_factor:g}x the updates of the best "
+            f"lr so far at their B (by its {'median over seeds' if cfg.cell_stat == 'median' else 'fastest run'}): "
+            "such a run that did not reach the target is shown as capped and counts as censored "
+            "at that budget."
         )
     items.append(
-        f"Noise scale: measured every {cfg.noise_every} update(s) at the parameters that "
+        (
+            f"Noise scale: measured every {cfg.noise_every} update(s)"
+            if cfg.noise_every
+            else "Noise scale: measured on an adaptive cadence (every update unless that "
+            "costs over 3% of wall time; decided from the first 3 updates' timings)"
+        )
+        + " at the parameters that "
         f"collected the rollout, from K = min({cfg.noise_groups}, n_envs) env groups (contiguous "
         "time chunks at 1 env). A run's B_simple is the ratio of its run-averaged tr(Sigma) and "
         "|G|^2 estimates up to the target (the paper's convention); 'last 10%' averages the last "
         "tenth of the measurements (near the target); 'median raw' is the median of the "
-        "per-update ratios; n/a where the averaged |G|^2 estimate was <= 0 (no signal). "
-        "The study's B_simple is the median over the front (one fastest run "
-        "per B) of the policy loss's run average."
+        "per-update ratios. Each has a 90% block-bootstrap interval over the run's "
+        "measurements; where the run-averaged |G|^2 estimate was <= 0 the value is a lower "
+        "bound (marked >=). The study's B_simple is the median over the front (the median "
+        "run of the front's lr at each B) of the policy loss's run average."
         + (
             f" B_noise from Hessian-vector products every {cfg.b_noise_every} updates."
             if cfg.b_noise_every
@@ -326,7 +380,24 @@ def _noise_lines(fit: TargetFit) -> list[str]:
 
 def _target_section(cfg: StudyConfig, fit: TargetFit) -> list[str]:
     L = [f"## Target {fit.target:g}", "", _fit_line(fit), *_noise_lines(fit)]
-    L += ["", "Fastest run per batch size (the front):", "", *front_table(fit)]
+    if fit.predictors:
+        t_star = next((p.get("temperature") for p in fit.predictors if p.get("temperature")), None)
+        L += [
+            "",
+            "Every noise-scale predictor beside B_crit (rlnoise.study.predictors; "
+            f"common temperature lr/B = {t_star:.3g}):"
+            if t_star
+            else "Every predictor:",
+            "",
+        ]
+        L += predictor_table(fit.predictors)
+    L += [
+        "",
+        "The front (per B: S and lr from the smooth fit of the median log S over seeds; seed, "
+        "B_simple and groups of the median run at the nearest lr tried):",
+        "",
+        *front_table(fit),
+    ]
     if any(len(row.by_lr) > 1 for row in fit.per_batch):
         L += ["", "Every learning rate tried (B_simple: policy, median over seeds, up to the "
               "target or the run's end):", ""]  # fmt: skip
@@ -369,3 +440,51 @@ def _runs_section(runs: list[RunRecord]) -> list[str]:
         "points per run); runs.csv has one row per run.",
     ]
     return L
+
+
+# ----------------------------------------------------------------------------- several studies
+
+
+def compare(studies: list[tuple[str, Study]]) -> str:
+    """`rlnoise report --compare DIR...`: B_crit and every predictor, with 90% intervals, one
+    row per study (its top target), then the ratios to B_crit, then each study's command."""
+    names = [p["label"] for _, st in studies for p in (st.top.predictors if st.top else [])]
+    labels = list(dict.fromkeys(names))
+    head = "| study | target | B_crit [90%] | " + " | ".join(labels) + " |"
+    rule = "|---|---:|---|" + "---|" * len(labels)
+    values, ratios, cmds = [head, rule], [head.replace("B_crit [90%]", "B_crit"), rule], []
+    for d, st in studies:
+        top = st.top
+        name = f"{st.doc['env']} {st.doc['algo'].upper()} (`{d}`)"
+        if top is None or not top.ok:
+            row = f"| {name} | {st.doc.get('target', '')} | no fit |" + " |" * len(labels)
+            values.append(row)
+            ratios.append(row)
+            continue
+        iv = top.interval
+        bc = f"{_n(top.b_crit)} " + (_iv(iv.lo, iv.hi) if iv else "")
+        by = {p["label"]: p for p in top.predictors}
+        v = [f"{_n(by[x]['value'])} {_iv(by[x]['lo'], by[x]['hi'])}" if x in by and
+             by[x]["value"] is not None else "n/a" for x in labels]  # fmt: skip
+        r = [_ratio_cell(by.get(x)) for x in labels]
+        values.append(f"| {name} | {top.target:g} | {bc} | " + " | ".join(v) + " |")
+        ratios.append(f"| {name} | {top.target:g} | {_n(top.b_crit)} | " + " | ".join(r) + " |")
+        cmds.append(f"- `{d}`: `{st.doc.get('command', '')}`; {_machine(st.doc)}")
+    return "\n".join(
+        ["B_crit and every noise-scale predictor (observations; 90% intervals):", "", *values,
+         "", "Each predictor / B_crit (90% interval; * = within 2x):", "", *ratios, "",
+         "Commands and machines:", "", *cmds, ""]
+    )  # fmt: skip
+
+
+def _ratio_cell(p: dict | None) -> str:
+    if not p or p["ratio"] is None:
+        return "n/a"
+    star = " *" if p["within_2x"] else ""
+    return f"{p['ratio']:.2g} {_iv(p['ratio_lo'], p['ratio_hi'], ratio=True)}{star}"
+
+
+def _machine(doc: dict) -> str:
+    m = doc.get("machine") or {}
+    wall = (doc.get("wall_seconds") or 0) / 60
+    return f"CPU {m.get('cpu') or '?'} ({m.get('cores', '?')} cores), {wall:.1f} min"

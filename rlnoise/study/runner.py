@@ -1,6 +1,13 @@
 """Run a study: plan, execute on the pool, record every finished run in DIR/study.json
 (atomically, after each one), then fit and write runs.csv, the plots and report.md.
 
+With --budget-minutes M the study first calibrates (a few seconds of training per env count),
+prints the plan and its estimate, and shrinks the plan to fit M (`rlnoise.study.budget`); the
+estimate goes into study.json's `budget`, and the actual time beside it at the end. A budgeted
+study continues with the plan it was shrunk to. Runs save a checkpoint every
+`ExecOptions.checkpoint_seconds` (60 s) of training, so a killed study loses at most that much
+of each run in flight; rerunning resumes those runs from their checkpoints.
+
 Rerunning the same study on the same directory skips finished runs (a run directory holding
 summary.json is finished, recorded or not), resumes unfinished ones from their checkpoints, and
 restarts the ones that never wrote a checkpoint. The directory is locked while a study runs.
@@ -25,15 +32,27 @@ from envs.catalog import env_kind
 from rlnoise.config import TrainConfig
 from rlnoise.errors import USER_ERRORS
 from rlnoise.graceful import GracefulStop
+from rlnoise.hardware import usable_cores
 from rlnoise.study.analysis import analyse, run_record
+from rlnoise.study.budget import (
+    Calibration,
+    Workers,
+    auto_workers,
+    budget_doc,
+    budget_line,
+    close_budget,
+    fit_budget,
+    plan_lines,
+)
 from rlnoise.study.config import (
     ExecOptions,
     StudyConfig,
     StudyError,
+    lr_for,
     validate_exec,
     validate_study,
 )
-from rlnoise.study.executor import make_executor
+from rlnoise.study.executor import default_workers, make_executor, measure_sps
 from rlnoise.study.plan import PlanResult, RunSpec, plan
 from rlnoise.study.records import RunRecord
 from rlnoise.study.report import REPORT_FILE, write_report
@@ -44,6 +63,7 @@ from rlnoise.study.store import (
     Study,
     check_out_dir,
     first_full_update,
+    load_study,
     new_doc,
     now,
     read_json,
@@ -55,7 +75,10 @@ from rlnoise.train import TrainingInterrupted, validate
 
 __all__ = ["StudyRunError", "TrainingInterrupted", "check_runnable", "finish", "run_study"]
 
-CHECKPOINT_EVERY = 25  # updates; a killed study loses at most this much of each run
+# A study run saves a checkpoint every ExecOptions.checkpoint_seconds of training (the job's
+# callback) and, as a backstop, every CHECKPOINT_EVERY updates.
+CHECKPOINT_EVERY = 1000
+CALIBRATION_SECONDS = 3.0  # timed training per env count (after one warm-up update)
 
 
 class StudyRunError(RuntimeError):
@@ -82,8 +105,15 @@ def machine_info() -> dict:
     }
 
 
-def train_config(cfg: StudyConfig, spec: RunSpec, ex: ExecOptions, run_dir: Path) -> dict:
-    """TrainConfig fields of one run."""
+def train_config(
+    cfg: StudyConfig,
+    spec: RunSpec,
+    ex: ExecOptions,
+    run_dir: Path,
+    threads: tuple[int, int] | None = None,
+) -> dict:
+    """TrainConfig fields of one run; `threads` (env, torch) default to ex.threads_per_run."""
+    env_threads, torch_threads = threads or (ex.threads_per_run, ex.threads_per_run)
     return {
         "env_id": cfg.env_id,
         "algo": cfg.algo,
@@ -100,8 +130,8 @@ def train_config(cfg: StudyConfig, spec: RunSpec, ex: ExecOptions, run_dir: Path
         "episode_window": cfg.episode_window,
         "target_return": cfg.top_target,
         "progress": False,
-        "torch_threads": ex.threads_per_run,
-        "env_threads": ex.threads_per_run,
+        "torch_threads": torch_threads,
+        "env_threads": env_threads,
         "checkpoint_every": CHECKPOINT_EVERY,
         "device": ex.device,
         **cfg.train,
@@ -147,12 +177,17 @@ def run_study(
     """Run (or continue) the study in `out`; returns it, fitted. Raises StudyError (after
     writing study.json, runs.csv and the report) when no B_crit could be fitted."""
     cfg = validate_study(cfg)
+    validate_exec(ex)
     out = Path(out)
+    cfg = _stored_plan(cfg, out)
     existing = check_out_dir(out, cfg)
     check_runnable(cfg, ex)
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
+        cfg, workers, budget = _prepare(cfg, ex, existing.doc if existing else None, log)
         doc = existing.doc if existing else new_doc(cfg, command, machine_info())
+        if budget is not None:
+            doc["budget"] = budget
         records = {r.name: r for r in (existing.runs if existing else [])}
         t0 = time.time()
         wall0 = float(doc.get("wall_seconds") or 0.0)
@@ -167,11 +202,101 @@ def run_study(
                 f"continuing the study in {out}: {len(records)} runs finished"
                 + (f" ({adopted} found finished on disk)" if adopted else "")
             )
-        trained = _Session(cfg, ex, out, doc, records, wall, log).execute()
+        trained = _Session(cfg, ex, out, doc, records, wall, log, workers).execute()
         doc["status"] = "complete"
         if trained or not doc.get("finished"):
             doc["finished"] = now()
+        if doc.get("budget"):
+            close_budget(doc["budget"], wall())
+            log(budget_line(doc["budget"]))
         return finish(out, doc, records, wall())
+
+
+# ----------------------------------------------------------------------------- budget, workers
+
+
+def _stored_plan(cfg: StudyConfig, out: Path) -> StudyConfig:
+    """The plan a budgeted study in `out` was shrunk to, when `cfg` is the study it was asked
+    for; else `cfg`."""
+    if not (out / STUDY_FILE).is_file():
+        return cfg
+    doc = load_study(out).doc
+    asked = (doc.get("budget") or {}).get("requested")
+    if asked is not None and StudyConfig.from_json(asked).to_json() == cfg.to_json():
+        return StudyConfig.from_json(doc["config"])
+    return cfg
+
+
+def _device_type(ex: ExecOptions) -> str:
+    if ex.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if ex.device.startswith("cuda") else "cpu"
+
+
+def _prepare(
+    cfg: StudyConfig, ex: ExecOptions, doc: dict | None, log: Callable[[str], None]
+) -> tuple[StudyConfig, Workers | None, dict | None]:
+    """(the plan, the workers, a new study's `budget` entry or None): calibrate where the
+    budget or `--workers auto` on CUDA needs measured SPS, then fit the plan to the budget."""
+    device = _device_type(ex)
+    stored = (doc or {}).get("budget")
+    cal = Calibration.from_json(stored["calibration"]) if stored else None
+    new_budget = ex.budget_minutes is not None and doc is None
+    if (new_budget or (ex.workers == "auto" and device == "cuda")) and not (
+        cal and cal.covers(cfg.n_envs)
+    ):
+        cal = calibrate(cfg, ex, device, log)
+    workers = _workers(ex, device, cal)
+    if stored:
+        log(f"continuing a budgeted study: {budget_line(stored)}")
+    elif ex.budget_minutes is not None and doc is not None:
+        log("this study was started without --budget-minutes: its plan is kept as it is")
+    if not new_budget:
+        return cfg, workers, None
+    assert cal is not None
+    if workers is None:
+        raise StudyError("--budget-minutes with --backend ray needs --workers N")
+    fit = fit_budget(cfg, cal, workers.count, ex.budget_minutes, cal.seconds)
+    for line in plan_lines(fit.cfg, cal, workers, fit, ex.budget_minutes):
+        log(line)
+    return fit.cfg, workers, budget_doc(ex.budget_minutes, workers, fit, cal, cfg)
+
+
+def _workers(ex: ExecOptions, device: str, cal: Calibration | None) -> Workers | None:
+    """Workers and threads per run: `--workers auto` by `budget.auto_workers`, a number as
+    given, else cores // threads per run (local); None for Ray without --workers."""
+    t = ex.threads_per_run
+    if ex.workers == "auto":
+        return auto_workers(device, usable_cores(), t, cal)
+    if ex.backend == "ray" and ex.workers is None:
+        return None
+    count = int(ex.workers or default_workers(t))
+    why = "--workers" if ex.workers else "default: cores // threads per run"
+    return Workers(count, (t,) * count, t, why)
+
+
+def calibrate(
+    cfg: StudyConfig, ex: ExecOptions, device: str, log: Callable[[str], None]
+) -> Calibration:
+    """SPS and startup seconds of one run per env count (`executor.measure_sps`), each with
+    the threads a run gets: on CPU threads_per_run; on CUDA every core (one run alone: the
+    fastest run's SPS then caps what concurrent runs share)."""
+    cores = usable_cores()
+    threads = (cores, 1) if device == "cuda" else (ex.threads_per_run, ex.threads_per_run)
+    t0 = time.time()
+    sps, startup, updates = {}, {}, {}
+    log(f"calibration: {CALIBRATION_SECONDS:g} s of training per env count on {device}")
+    for n in cfg.n_envs:
+        b = n * cfg.n_steps
+        spec = RunSpec(n, cfg.seed_list[0], 0, lr_for(cfg, n, 0), b, cfg.max_steps // b, 0)
+        m = measure_sps(train_config(cfg, spec, ex, Path("."), threads), CALIBRATION_SECONDS)
+        sps[n], startup[n], updates[n] = m["sps"], m["startup"], m["updates"]
+        log(
+            f"  {n:>5} envs: {m['sps']:>9,.0f} steps/s ({m['updates']} updates timed, "
+            f"built in {m['startup']:.1f} s)"
+        )
+    cap = max(sps.values()) if device == "cuda" else None
+    return Calibration(sps, startup, updates, cap, time.time() - t0, "measured")
 
 
 def _results(records: dict[str, RunRecord]) -> dict[str, PlanResult]:
@@ -215,11 +340,14 @@ class _Session:
         records: dict[str, RunRecord],
         wall: Callable[[], float],
         log: Callable[[str], None],
+        workers: Workers | None = None,
     ) -> None:
         self.cfg, self.ex, self.out, self.doc = cfg, ex, out, doc
         self.records, self.wall, self.log = records, wall, log
+        self.workers = workers  # None: the executor decides (Ray), threads_per_run each
         self.executor = None  # made by execute(), when there is something to train
         self.inflight: dict = {}  # executor handle -> RunSpec
+        self.slots: dict = {}  # executor handle -> worker slot (its share of the cores)
         self.known: set[str] = set()  # names planned so far (a new stage >= 2 is a widening)
         self.failure: BaseException | None = None
         self.stop = GracefulStop(on_first=self._on_stop)
@@ -232,8 +360,15 @@ class _Session:
             return 0
         n_before = len(records)
         self.known = {s.name for s in specs}
-        self.executor = make_executor(ex.backend, ex.workers, ex.ray_address, ex.threads_per_run)
+        count = self.workers.count if self.workers else None
+        self.executor = make_executor(ex.backend, count, ex.ray_address, ex.threads_per_run)
         self.doc["execution"] = dataclasses.asdict(ex) | {"workers": self.executor.workers}
+        if self.workers:
+            self.doc["execution"] |= {
+                "env_threads": list(self.workers.env_threads),
+                "torch_threads": self.workers.torch_threads,
+                "workers_why": self.workers.why,
+            }
         self.log(
             f"study: {cfg.algo.upper()} on {cfg.env_id}, B = "
             f"{', '.join(f'{b:,}' for b in cfg.batch_sizes)} observations, {cfg.seeds} seed(s), "
@@ -297,11 +432,25 @@ class _Session:
         ):
             s = pending.pop(0)
             d = self.out / "runs" / s.name
-            job = {"run_dir": str(d), "config": train_config(self.cfg, s, self.ex, d)}
-            self.inflight[self.executor.submit(job)] = s
+            slot = min(set(range(self.executor.workers)) - set(self.slots.values()), default=0)
+            job = {
+                "run_dir": str(d),
+                "config": train_config(self.cfg, s, self.ex, d, self._threads(slot)),
+                "checkpoint_seconds": self.ex.checkpoint_seconds,
+            }
+            h = self.executor.submit(job)
+            self.inflight[h], self.slots[h] = s, slot
+
+    def _threads(self, slot: int) -> tuple[int, int] | None:
+        """(env, torch) threads of the run in worker slot `slot`: the slots split the cores."""
+        w = self.workers
+        if w is None:
+            return None
+        return w.env_threads[slot % len(w.env_threads)], w.torch_threads
 
     def _collect(self, handle) -> None:
         spec = self.inflight.pop(handle)
+        self.slots.pop(handle, None)
         try:
             res = self.executor.result(handle)
         except TrainingInterrupted:
@@ -317,6 +466,7 @@ class _Session:
             self.cfg, spec, res["summary"], res["first_full_update"], f"runs/{spec.name}"
         )
         rec.how, rec.session_seconds = res["how"], res["seconds"]
+        rec.resumed_at = res.get("resumed_at")
         self.records[spec.name] = rec
         self.save()
         self.log(_progress_line(self.cfg, rec, len(self.records), len(self._plan())))
@@ -367,7 +517,9 @@ def _progress_line(cfg: StudyConfig, rec: RunRecord, done: int, total: int) -> s
         )
     secs = rec.session_seconds
     tail = f", {secs:.0f} s" if secs is not None else ""
-    if rec.how in ("resumed", "restarted"):
+    if rec.how == "resumed" and rec.resumed_at is not None:
+        tail += f" (resumed at update {rec.resumed_at:,})"
+    elif rec.how in ("resumed", "restarted"):
         tail += f" ({rec.how})"
     return head + body + tail
 

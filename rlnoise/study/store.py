@@ -95,7 +95,7 @@ def check_out_dir(out: Path, cfg: StudyConfig) -> Study | None:
             raise StudyError(f"--out {out} is not empty and holds no {STUDY_FILE}")
         return None
     study = load_study(out)
-    theirs, mine = study.doc["config"], cfg.to_json()
+    theirs, mine = study.cfg.to_json(), cfg.to_json()  # older files: fields filled as loaded
     diff = [k for k in sorted(set(theirs) | set(mine)) if theirs.get(k) != mine.get(k)]
     if diff:
         what = "; ".join(
