@@ -13,6 +13,10 @@ draw (the previous executed action repeats with probability 0.1, as in MinAtar, 
 game reset), then the game's step slots, then the reset slots used by the same-step autoreset of
 envs whose game ended. Unlike the per-env backends, env i has no seed of its own: a batch's
 streams depend on n_envs. MinAtar sets no time limit, so `truncated` is always false.
+
+Speed: on a CPU a step runs on one thread (its tensors are too small for intra-op threads to
+pay), and `compile=True` runs it under torch.compile, 1.5-3x faster after a first compile of
+seconds (benchmarks/minatar_throughput.py; figures in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from torch import Tensor
 from .catalog import MINATAR_IDS
 from .errors import EnvError
 from .minatar_torch import game_class
-from .minatar_torch.core import NUM_ACTIONS, State, where_state
+from .minatar_torch.core import NUM_ACTIONS, State, TorchGame, planes_from_cells, where_state
 
 STICKY_ACTION_PROB = 0.1
 
@@ -76,15 +80,19 @@ class MinAtarTorchVecEnv:
             "reward_clip": False,
         }
         self.state: State = {}
-        # torch.compile fuses the step into a few kernels (benchmarks/minatar_throughput.py)
-        self._transition = (
-            torch.compile(self._eager_transition, dynamic=False)
-            if compile
-            else self._eager_transition
-        )
+        # torch.compile fuses the step (all but a dense observation) into a few C++ loops. On the
+        # CPU, inductor's scalar loops (simdlen 1): its vectorised code is no faster overall for
+        # this int64/bool work, and has failed to build for bool views (benchmarks/RESULTS.md).
+        self._transition = self._eager_transition
+        if compile:
+            options = {"cpp.simdlen": 1} if self.device.type == "cpu" else None
+            self._transition = torch.compile(self._transition, dynamic=False, options=options)
         self.spec_info["compiled"] = compile
         self.last_uniforms: Tensor | None = None
         self._pending: Tensor | None = None
+        self._channels = len(self.game.channels)
+        # games that list their observation's cells leave the scatter to step_with
+        self._by_cells = type(self.game).observe_cells is not TorchGame.observe_cells
         self._has_reset = False
         self._closed = False
 
@@ -102,6 +110,8 @@ class MinAtarTorchVecEnv:
         self._returns = torch.zeros(n, dtype=torch.float32, device=dev)
         self._lengths = torch.zeros(n, dtype=torch.int64, device=dev)
         self._false = torch.zeros(n, dtype=torch.bool, device=dev)
+        self._nan = torch.tensor(torch.nan, device=dev)
+        self._zero = torch.tensor(0, device=dev)
         self._has_reset = True
         self._pending = None
         return self.observe()
@@ -109,7 +119,7 @@ class MinAtarTorchVecEnv:
     def step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """One step of every env with actions [N] (indices into the action set), autoreset."""
         self._check(actions)
-        executed = self.action_set[actions]
+        executed = self.action_set.index_select(0, actions)
         u = self._draw()
         return self.step_with(executed, u)
 
@@ -118,28 +128,57 @@ class MinAtarTorchVecEnv:
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """A step with full-set actions and a given uniform block (tests feed their own)."""
         self.last_uniforms = u
-        state, last, obs, reward, term = self._transition(self.state, self.last_action, executed, u)
-        self.state, self.last_action = state, last
-        self._returns += reward
-        self._lengths += 1
+        # On the CPU the step's tensors are far too small for torch's intra-op threads to pay:
+        # a parallel region only adds a thread wake-up, and on a busy machine it waits for a
+        # core (the step ran 10-20x slower with 2 threads under load). Step on one thread.
+        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
+        if threads > 1:
+            torch.set_num_threads(1)
+        try:
+            out = self._transition(
+                self.state, self.last_action, self._returns, self._lengths, executed, u
+            )
+            self.state, self.last_action, cells, reward, term = out[:5]
+            self._returns, self._lengths, episode_return, episode_length = out[5:]
+            obs = self.game.observe(self.state) if cells is None else self._planes(cells)
+        finally:
+            if threads > 1:
+                torch.set_num_threads(threads)
         info = {
             "episode_done": term,
-            "episode_return": torch.where(term, self._returns, torch.nan),
-            "episode_length": torch.where(term, self._lengths, 0),
+            "episode_return": episode_return,
+            "episode_length": episode_length,
         }
-        self._returns = torch.where(term, 0.0, self._returns)
-        self._lengths = torch.where(term, 0, self._lengths)
-        return obs, reward, term, self._false, info
+        # bool and uint8 share their bytes: the view costs nothing
+        return obs.view(torch.uint8), reward, term, self._false, info
 
     def _eager_transition(
-        self, state: State, last: Tensor, executed: Tensor, u: Tensor
-    ) -> tuple[State, Tensor, Tensor, Tensor, Tensor]:
-        """Sticky action, game step, same-step autoreset, observation: a pure function."""
+        self,
+        state: State,
+        last: Tensor,
+        returns: Tensor,
+        lengths: Tensor,
+        executed: Tensor,
+        u: Tensor,
+    ) -> tuple[State | Tensor | None, ...]:
+        """Sticky action, game step, same-step autoreset, the observation's cells (None where the
+        game does not list them: the caller observes) and episode statistics: a pure function.
+
+        No game in `state` is over (each was replaced in the step that ended it), so the game
+        advances without freezing finished envs.
+        """
+        game = self.game
         a = torch.where(u[:, 0] < STICKY_ACTION_PROB, last, executed)
-        s, reward, term = self.game.step(state, a, u[:, 1 : 1 + self._n_step])
-        fresh = self.game.reset(u[:, 1 + self._n_step :])
-        s = where_state(term, fresh, s)
-        return s, a, self.game.observe(s).to(torch.uint8), reward, term
+        s, reward, term = game.advance(state, a, u[:, 1 : 1 + self._n_step])
+        s = where_state(term, game.start(u[:, 1 + self._n_step :]), s)
+        cells = game.observe_cells(s) if self._by_cells else None
+        returns = returns + reward
+        lengths = lengths + 1
+        episode_return = torch.where(term, returns, self._nan)
+        episode_length = torch.where(term, lengths, self._zero)
+        returns = returns.masked_fill(term, 0.0)
+        lengths = lengths.masked_fill(term, 0)
+        return s, a, cells, reward, term, returns, lengths, episode_return, episode_length
 
     def send(self, actions: Tensor) -> None:
         if self._pending is not None:
@@ -154,7 +193,7 @@ class MinAtarTorchVecEnv:
         return self.step(actions)
 
     def observe(self) -> Tensor:
-        return self.game.observe(self.state).to(torch.uint8)
+        return self.game.observe(self.state).view(torch.uint8)
 
     def close(self) -> None:
         self._closed = True
@@ -170,6 +209,9 @@ class MinAtarTorchVecEnv:
         return f"<MinAtarTorchVecEnv {self.spec_info['env_id']} x{self.num_envs} {self.device}>"
 
     # ---- helpers ---------------------------------------------------------------------------
+    def _planes(self, cells: Tensor) -> Tensor:
+        return planes_from_cells(cells, self._channels)
+
     def _draw(self) -> Tensor:
         shape = (self.num_envs, self._width)
         return torch.rand(shape, generator=self._gen, device=self.device)

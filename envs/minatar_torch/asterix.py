@@ -24,16 +24,52 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .core import DOWN, GRID, LEFT, NOOP, RIGHT, UP, State, TorchGame
+from .core import DOWN, GRID, LEFT, NOOP, RIGHT, UP, State, TorchGame, lookup
 
 ROWS = 8  # entity rows 1..8; slot i is row i + 1, so the slot array is exactly the field
 RAMP_INTERVAL = 100
 SPAWN_INTERVAL = 10
 MOVE_INTERVAL = 5
+CELLS = GRID * GRID
+
+# An entity is one code: 0 for none, else 1 + x + 10 * (heading right) + 20 * (gold), so every
+# question about it (where is it, where will it be, what does it show) is one table lookup.
+N_CODES = 1 + 2 * 2 * GRID
+SPAWN_CODE = 10  # x = 9 heading left, enemy; + 1 for x = 0 heading right, + 20 for gold
+
+_START = {
+    "player_x": 5,
+    "player_y": 5,
+    "entities": [0] * ROWS,  # codes, row i + 1
+    "spawn_speed": SPAWN_INTERVAL,
+    "spawn_timer": SPAWN_INTERVAL,
+    "move_speed": MOVE_INTERVAL,
+    "move_timer": MOVE_INTERVAL,
+    "ramp_timer": RAMP_INTERVAL,
+    "ramp_index": 0,
+    "terminal": False,
+}
 
 # Player displacement per full-set action (fire does nothing).
 _DX = (0, -1, 0, 1, 0, 0)
 _DY = (0, 0, -1, 0, 1, 0)
+
+
+def entity_code(x: Tensor, heading: Tensor, gold: Tensor) -> Tensor:
+    """Codes of entities at column x, heading +1 (right), -1 (left) or 0 (no entity)."""
+    code = 1 + x + GRID * (heading > 0) + 2 * GRID * gold.long()
+    return torch.where(heading != 0, code, 0)
+
+
+def entity_fields(code: Tensor) -> dict[str, Tensor]:
+    """Column, heading (+1, -1, 0 for none) and gold flag of entity codes (empty: 0, 0, False)."""
+    alive = code > 0
+    v = (code - 1).clamp(min=0)
+    return {
+        "ent_x": (v % GRID) * alive,
+        "ent_dir": ((v // GRID) % 2 * 2 - 1) * alive,
+        "ent_gold": (v >= 2 * GRID) & alive,
+    }
 
 
 class Asterix(TorchGame):
@@ -43,93 +79,63 @@ class Asterix(TorchGame):
     reset_slots = ()
     step_slots = ("spawn_right", "spawn_gold", "spawn_row")
 
-    def reset(self, u: Tensor) -> State:
-        n, dev = u.shape[0], u.device
+    def start(self, u: Tensor) -> State:
+        return dict(_consts(u.device)["start"])  # nothing is drawn: batch size 1
 
-        def full(v: int) -> Tensor:
-            return torch.full((n,), v, dtype=torch.int64, device=dev)
-
-        zeros = torch.zeros(n, ROWS, dtype=torch.int64, device=dev)
-        return {
-            "player_x": full(5),
-            "player_y": full(5),
-            # Entity of row i + 1: column, heading (+1 right, -1 left, 0 = no entity), kind.
-            # Empty rows hold x = 0, dir = 0, gold = False.
-            "ent_x": zeros,
-            "ent_dir": zeros.clone(),
-            "ent_gold": torch.zeros(n, ROWS, dtype=torch.bool, device=dev),
-            "spawn_speed": full(SPAWN_INTERVAL),
-            "spawn_timer": full(SPAWN_INTERVAL),
-            "move_speed": full(MOVE_INTERVAL),
-            "move_timer": full(MOVE_INTERVAL),
-            "ramp_timer": full(RAMP_INTERVAL),
-            "ramp_index": full(0),
-            "terminal": torch.zeros(n, dtype=torch.bool, device=dev),
-        }
-
-    def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
-        # A finished game must step to itself: rather than a where() per field at the end, every
-        # change below is gated by `live` (no spawn, no move, no player move, no contact, timers
-        # and ramp frozen), which leaves each field as it was.
+    def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         c = _consts(action.device)
-        term = s["terminal"]
-        live = ~term
-        x, d, gold = s["ent_x"], s["ent_dir"], s["ent_gold"]
+        ent = s["entities"]
 
         # Spawn: side and kind are drawn every time; the row is the k-th free one (k uniform over
         # the free rows, counted from the top), and nothing spawns if every row is taken.
         # u < 1 is at most 1 - 2**-24, so u * n_free in float32 stays below n_free for
-        # n_free <= 8 and truncation gives k in [0, n_free - 1] with no clamp.
-        spawn = (s["spawn_timer"] == 0) & live
-        free = d == 0
-        k = (self.slot(u, "spawn_row") * free.sum(1)).long() + 1
-        place = free & (free.cumsum(1) == (k * spawn).unsqueeze(1))  # rank 0 never matches
-        side_kind = u[:, :2] < c["p_right_gold"]  # slots spawn_right, spawn_gold
-        right, is_gold = side_kind[:, :1], side_kind[:, 1:]
-        x = torch.where(place & ~right, GRID - 1, x)
-        d = torch.where(place, right.long() * 2 - 1, d)
-        gold = gold | (place & is_gold)
+        # n_free <= 8 and truncation gives k in [0, n_free - 1] with no clamp. The free rows as
+        # an 8-bit mask (a float dot product, exact) name the row in a table, ROWS for none.
+        spawn = s["spawn_timer"] == 0
+        free = ((ent == 0).float() @ c["row_bits"]).long()
+        k = (self.slot(u, "spawn_row") * c["free_count"].index_select(0, free)).long()
+        target = c["kth_free"].index_select(0, free * ROWS + k)
+        target = torch.where(spawn, target, ROWS).unsqueeze(1)
+        right_gold = u[:, :2] < c["p_right_gold"]  # slots spawn_right, spawn_gold
+        code = torch.where(right_gold[:, 1], SPAWN_CODE + 2 * GRID, SPAWN_CODE) + right_gold[:, 0]
+        ent = torch.where(c["row_ids"] == target, code.unsqueeze(1), ent)
 
-        a = action * live  # NOOP when finished
-        px = (s["player_x"] + c["dx"][a]).clamp(0, GRID - 1)
-        py = (s["player_y"] + c["dy"][a]).clamp(1, ROWS)
+        px = (s["player_x"] + c["dx"].index_select(0, action)).clamp_(0, GRID - 1)
+        py = (s["player_y"] + c["dy"].index_select(0, action)).clamp_(1, ROWS)
 
-        # Contact before and (on a move step) after the entities move. Only the player's row can
-        # touch; gold touched first is gone before the move, and an enemy touched first moves
-        # off the player, so both checks can be read off the one entity of that row at once.
-        move = (s["move_timer"] == 0) & live
-        in_row = (d != 0) & (c["row"] == (py * live).unsqueeze(1))  # row 0: none when finished
-        x2 = x + d * move.unsqueeze(1)
-        pxc = px.unsqueeze(1)
-        touch = in_row & ((x == pxc) | (move.unsqueeze(1) & (x2 == pxc)))
-        got = touch & gold
-        reward = got.any(1)
-        dead = (touch & ~gold).any(1) | term
-        gone = got | (x2.clamp(0, GRID - 1) != x2)  # picked up or past an edge
-        x = torch.where(gone, 0, x2)
-        d = torch.where(gone, 0, d)
-        gold = gold & ~gone
+        # Only the entity in the player's row can touch it: once where it stands and, on a move
+        # step, again after it moves. Gold touched is gone (before it would move); an enemy
+        # touched first still moves on. The outcome for that row is one table lookup.
+        move = s["move_timer"] == 0
+        row = (py - 1).unsqueeze(1)
+        mine = ent.gather(1, row).squeeze(1)
+        touch = mine * (2 * GRID) + px * 2 + move.long()
+        reward = c["touch_reward"].index_select(0, touch)
+        dead = c["touch_dead"].index_select(0, touch)
+        mine = c["touch_code"].index_select(0, touch).unsqueeze(1)
+        # every entity moves on a move step; the player's row gets its looked-up outcome
+        moved = lookup(c["moved"], ent)
+        ent = torch.where(move.unsqueeze(1), moved, ent)
+        ent = torch.where(c["row_ids"] == row, mine, ent)
 
         spawn_speed, move_speed = s["spawn_speed"], s["move_speed"]
-        lv = live.long()
-        spawn_timer = torch.where(spawn, spawn_speed, s["spawn_timer"]) - lv
-        move_timer = torch.where(move, move_speed, s["move_timer"]) - lv
+        spawn_timer = torch.where(spawn, spawn_speed, s["spawn_timer"]) - 1
+        move_timer = torch.where(move, move_speed, s["move_timer"]) - 1
         ramp_timer, ramp_index = s["ramp_timer"], s["ramp_index"]
         if self.ramping:
-            active = ((spawn_speed > 1) | (move_speed > 1)) & live
+            spawn_left, move_left = spawn_speed > 1, move_speed > 1
+            active = spawn_left | move_left
             bump = active & (ramp_timer < 0)
             ramp_timer = torch.where(bump, RAMP_INTERVAL, ramp_timer - active.long())
-            odd = (ramp_index & 1).bool()
-            move_speed = move_speed - (bump & odd & (move_speed > 1)).long()
-            spawn_speed = spawn_speed - (bump & (spawn_speed > 1)).long()
-            ramp_index = ramp_index + bump.long()
+            odd = (ramp_index & 1) == 1
+            move_speed = move_speed - (bump & odd & move_left).long()
+            spawn_speed = spawn_speed - (bump & spawn_left).long()
+            ramp_index = ramp_index + bump
 
         out = {
             "player_x": px,
             "player_y": py,
-            "ent_x": x,
-            "ent_dir": d,
-            "ent_gold": gold,
+            "entities": ent,
             "spawn_speed": spawn_speed,
             "spawn_timer": spawn_timer,
             "move_speed": move_speed,
@@ -138,43 +144,87 @@ class Asterix(TorchGame):
             "ramp_index": ramp_index,
             "terminal": dead,
         }
-        return out, reward.float(), dead
+        return out, reward, dead
 
-    def observe(self, s: State) -> Tensor:
-        # One scatter into the flat [N, 4 * 100] planes. Slot i writes one cell of the enemy or
-        # gold plane and one of the trail plane, both on its own row i + 1, so no two writes of
-        # an env hit the same cell. The value written is "there": an empty slot (x = 0, dir = 0)
-        # and an off-grid trail (clamped onto its row's edge) write False.
-        c = _consts(s["ent_x"].device)
-        x, d = s["ent_x"], s["ent_dir"]
-        alive = d != 0
-        back = x - d
-        back_in = back.clamp(0, GRID - 1)
-        at = c["enemy_cell"] + x + s["ent_gold"].long() * (2 * GRID * GRID)
-        trail = c["trail_cell"] + back_in
+    def observe_cells(self, s: State) -> Tensor:
+        # The player's cell, then for each row its entity's cell (enemy or gold plane) and its
+        # trail. An empty row or a trail off the grid (-1 in the tables) names the player's cell.
+        c = _consts(s["entities"].device)
         player = (s["player_y"] * GRID + s["player_x"]).unsqueeze(1)
-        index = torch.cat([player, at, trail], 1)
-        value = torch.cat([alive[:, :1] | True, alive, alive & (back_in == back)], 1)
-        n = x.shape[0]
-        obs = torch.zeros(n, 4 * GRID * GRID, dtype=torch.bool, device=x.device)
-        return obs.scatter_(1, index, value).view(n, 4, GRID, GRID)
+        codes = s["entities"] + c["row_codes"]
+        at, trail = lookup(c["at"], codes), lookup(c["trail"], codes)
+        cells = torch.cat([player, at, trail], 1)
+        return torch.where(cells < 0, player, cells)
+
+
+def _tables() -> dict[str, list[int]]:
+    """Per-code lookups, from the rules: where a code's entity moves, what touching the player
+    does, and its cells in the observation (per row)."""
+    moved, enemy_x, gold_x, at, trail = [0], [-1], [-1], [-1], [-1]
+    for code in range(1, N_CODES):
+        v = code - 1
+        x, heading, gold = v % GRID, 1 if (v // GRID) % 2 else -1, v >= 2 * GRID
+        moved.append(code + heading if 0 <= x + heading < GRID else 0)
+        enemy_x.append(-1 if gold else x)
+        gold_x.append(x if gold else -1)
+        at.append((3 if gold else 1) * CELLS + x)
+        back = x - heading
+        trail.append(2 * CELLS + back if 0 <= back < GRID else -1)
+    # by (code * 10 + player column) * 2 + move step: the row's code after the contact checks
+    # and the entity's move, and whether the player picked up gold or met an enemy
+    touch_code, touch_reward, touch_dead = [], [], []
+    for code in range(N_CODES):
+        for px in range(GRID):
+            for move in (0, 1):
+                got = gold_x[code] == px
+                dead = enemy_x[code] == px
+                after = 0 if got else code
+                if move:
+                    after = moved[after]
+                    got |= gold_x[after] == px
+                    dead |= enemy_x[after] == px
+                    after = 0 if gold_x[after] == px else after
+                touch_code.append(after)
+                touch_reward.append(float(got))
+                touch_dead.append(dead)
+    # by 8-bit mask of free rows (bit i: row i + 1) * 8 + k: the k-th free row's index, 8 if none
+    kth_free = []
+    for mask in range(1 << ROWS):
+        rows = [i for i in range(ROWS) if mask >> i & 1]
+        kth_free += [rows[k] if k < len(rows) else ROWS for k in range(ROWS)]
+    return {
+        "moved": moved,  # by code: the code after one move (0 once past an edge)
+        "kth_free": kth_free,
+        "free_count": [bin(mask).count("1") for mask in range(1 << ROWS)],
+        "touch_code": touch_code,
+        "touch_reward": touch_reward,
+        "touch_dead": touch_dead,
+        # by code + N_CODES * (row - 1): the flat observation index of its cell and its trail
+        "at": [a + r * GRID if a >= 0 else -1 for r in range(1, ROWS + 1) for a in at],
+        "trail": [t + r * GRID if t >= 0 else -1 for r in range(1, ROWS + 1) for t in trail],
+    }
 
 
 _CONST_CACHE: dict[torch.device, dict[str, Tensor]] = {}
 
 
-def _consts(device: torch.device) -> dict[str, Tensor]:
-    """Move tables and row/column indices as int64 tensors on `device` (built once per device)."""
+def _consts(device: torch.device) -> dict:
+    """Move and code tables as int64 tensors on `device` (built once per device)."""
     if device not in _CONST_CACHE:
+        t = {k: torch.tensor(v, device=device) for k, v in _tables().items()}
+        t["touch_reward"] = t["touch_reward"].float()
         _CONST_CACHE[device] = {
+            **t,
             "dx": torch.tensor(_DX, device=device),
             "dy": torch.tensor(_DY, device=device),
             # Spawn draws: right-moving if u < 1/2, gold if u < 1/3 (float32 compare: the same
             # outcome as the float64 one, as float32(1/3) is the first float32 above 1/3).
             "p_right_gold": torch.tensor([0.5, 1 / 3], device=device),
-            "row": torch.arange(1, ROWS + 1, device=device),
-            # Flat observation index of column 0 of each slot's row in the enemy / trail planes.
-            "enemy_cell": torch.arange(1, ROWS + 1, device=device) * GRID + GRID * GRID,
-            "trail_cell": torch.arange(1, ROWS + 1, device=device) * GRID + 2 * GRID * GRID,
+            "row_bits": torch.tensor(
+                [1 << i for i in range(ROWS)], dtype=torch.float32, device=device
+            ),
+            "row_ids": torch.arange(ROWS, device=device),
+            "row_codes": torch.arange(ROWS, device=device) * N_CODES,
+            "start": {k: torch.tensor([v], device=device) for k, v in _START.items()},
         }
     return _CONST_CACHE[device]

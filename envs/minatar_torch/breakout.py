@@ -6,6 +6,11 @@ a brick hit is scored only if the previous step struck nothing (the strike flag)
 pass a brick it touches twice in a row. When the ball reaches the bottom row: the bricks come back
 if all are gone; it bounces straight back if it was above the paddle, reflects both ways if it
 lands on the paddle, else the game ends. No difficulty ramp. Actions: no-op, left, right.
+
+State layout: the bricks only ever fill rows 1-3, so the brick map is one int64 per env with bit
+`row * 10 + column` set for a brick (bits 10-39), "brick_mask" (`brick_grid` gives the map). The ball
+direction d is 0 up-left, 1 up-right, 2 down-right, 3 down-left, so bouncing off a side wall is
+d ^ 1, off the ceiling, a brick or straight off the paddle d ^ 3, and off the paddle's corner d ^ 2.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .core import GRID, LEFT, NOOP, RIGHT, State, TorchGame, cell_planes, uniform_int
+from .core import GRID, LEFT, NOOP, RIGHT, State, TorchGame, lookup, planes_from_cells
 
-# Direction d: 0 up-left, 1 up-right, 2 down-right, 3 down-left.
-_DX = (-1, 1, 1, -1)
+CELLS = GRID * GRID
+ALL_BRICKS = (1 << 40) - (1 << 10)  # rows 1-3 full
+ROW = (1 << GRID) - 1  # one row's bits
+_DX = (-1, 1, 1, -1)  # by direction
 _DY = (-1, -1, 1, 1)
-_FLIP_X = (1, 0, 3, 2)  # side wall
-_FLIP_Y = (3, 2, 1, 0)  # ceiling, brick, straight bounce off the paddle
-_FLIP_XY = (2, 3, 0, 1)  # landing on the paddle's corner
+_MOVE = (0, -1, 0, 1, 0, 0)  # paddle, by full-set action
 
 
 class Breakout(TorchGame):
@@ -30,83 +35,122 @@ class Breakout(TorchGame):
     reset_slots = ("ball_start",)
     step_slots = ()
 
-    def reset(self, u: Tensor) -> State:
-        n, dev = u.shape[0], u.device
-        right = uniform_int(self.slot(u, "ball_start", reset=True), 0, 2) == 1
-        ball_x = torch.where(right, 9, 0)
-        bricks = torch.zeros(n, GRID, GRID, dtype=torch.bool, device=dev)
-        bricks[:, 1:4, :] = True
+    def start(self, u: Tensor) -> State:
+        # randint(2) == 1, i.e. floor(u * 2) == 1 (exact in float32): start at column 9
+        right = self.slot(u, "ball_start", reset=True) >= 0.5
+        ball_x = torch.where(right, GRID - 1, 0)
         return {
+            **_start(u.device),
             "ball_x": ball_x,
-            "ball_y": torch.full((n,), 3, dtype=torch.int64, device=dev),
-            "ball_dir": torch.where(right, 3, 2),
-            "pos": torch.full((n,), 4, dtype=torch.int64, device=dev),
-            "last_x": ball_x.clone(),
-            "last_y": torch.full((n,), 3, dtype=torch.int64, device=dev),
-            "bricks": bricks,
-            "strike": torch.zeros(n, dtype=torch.bool, device=dev),
-            "terminal": torch.zeros(n, dtype=torch.bool, device=dev),
+            "ball_dir": torch.where(right, 3, 2),  # down-right from column 0, else down-left
+            "last_x": ball_x,
         }
 
-    def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
+    def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         lut = _luts(action.device)
-        live = ~s["terminal"]
-        pos = s["pos"] - (action == LEFT).long() + (action == RIGHT).long()
-        pos = pos.clamp(0, 9)
-        bx, by, d = s["ball_x"], s["ball_y"], s["ball_dir"]
-        nx, ny = bx + lut["dx"][d], by + lut["dy"][d]
-        side = (nx < 0) | (nx > 9)
-        nx = nx.clamp(0, 9)
-        d = torch.where(side, lut["flip_x"][d], d)
-        top = ny < 0
-        flat = s["bricks"].view(-1, GRID * GRID)
-        cell = (ny.clamp(0, 9) * GRID + nx).unsqueeze(1)
-        brick = ~top & flat.gather(1, cell).squeeze(1)
+        pos = (s["pos"] + lookup(lut["move"], action)).clamp_(0, GRID - 1)
+        bx, by, d, bricks = s["ball_x"], s["ball_y"], s["ball_dir"], s["brick_mask"]
+        nx = bx + lookup(lut["dx"], d)
+        ny = by + lookup(lut["dy"], d)
+        x = nx.clamp(0, GRID - 1)
+        side = x != nx  # off a side wall: kept in the grid, turned back
+        # The cell's bit; above the top row (y = -1) and below row 3 there are no bricks, and the
+        # clamp keeps the shift in range there (bits 0 and 63 are never set).
+        bit = 1 << (ny * GRID + x).clamp_(0, 63)
+        brick = (bricks & bit) != 0
         hit = brick & ~s["strike"]
-        bottom = ~top & ~brick & (ny == 9)
+        # The bottom row: the ball was above the paddle, lands on its corner, or is lost.
+        bottom = ny == GRID - 1
         over = bottom & (bx == pos)
-        corner = bottom & ~over & (nx == pos)
-        lost = bottom & ~over & ~corner
-        d = torch.where(top | hit | over, lut["flip_y"][d], d)
-        d = torch.where(corner, lut["flip_xy"][d], d)
-        ny = torch.where(top, 0, torch.where(hit | over | corner, by, ny))
-        removed = torch.zeros_like(flat).scatter_(1, cell, hit.unsqueeze(1))
-        flat = flat & ~removed
-        refill = bottom & ~flat.any(1)
-        rows = torch.zeros_like(flat[0]).view(GRID, GRID)
-        rows[1:4] = True
-        flat = flat | (refill.unsqueeze(1) & rows.view(1, -1))
-        new = {
-            "ball_x": nx,
+        missed = bottom & ~over
+        corner = missed & (x == pos)
+        top = ny < 0
+        # Bounces (see the direction codes above); a ball that bounces back up keeps its row.
+        d = torch.where(side, d ^ 1, d)
+        d = torch.where(top | hit | over, d ^ 3, d)
+        d = torch.where(corner, d ^ 2, d)
+        ny = torch.where(hit | over | corner, by, ny.clamp_(min=0))
+        bricks = torch.where(hit, bricks ^ bit, bricks)
+        bricks = torch.where(bottom & (bricks == 0), ALL_BRICKS, bricks)  # all gone: refill
+        lost = missed & ~corner
+        out = {
+            "ball_x": x,
             "ball_y": ny,
             "ball_dir": d,
             "pos": pos,
             "last_x": bx,
             "last_y": by,
-            "bricks": flat.view(-1, GRID, GRID),
+            "brick_mask": bricks,
             "strike": brick,
             "terminal": lost,
         }
-        out = {k: torch.where(_expand(live, v), v, s[k]) for k, v in new.items()}
-        return out, (hit & live).float(), out["terminal"]
+        return out, hit.float(), lost
 
     def observe(self, s: State) -> Tensor:
-        paddle = cell_planes(torch.full_like(s["pos"], 9), s["pos"])
-        ball = cell_planes(s["ball_y"], s["ball_x"])
-        trail = cell_planes(s["last_y"], s["last_x"])
-        return torch.stack([paddle, ball, trail, s["bricks"]], dim=1)
+        lut = _luts(s["pos"].device)
+        cells = torch.stack(
+            [
+                s["pos"] + (GRID - 1) * GRID,
+                s["ball_y"] * GRID + s["ball_x"] + CELLS,
+                s["last_y"] * GRID + s["last_x"] + 2 * CELLS,
+            ],
+            dim=1,
+        )
+        obs = planes_from_cells(cells, len(self.channels))
+        # brick rows 1-3 by their 10-bit masks, from a table of each mask's ten cells
+        rows = (s["brick_mask"].unsqueeze(1) >> lut["row_shifts"]) & ROW
+        obs[:, 3, 1:4] = lookup(lut["row_cells"], rows)
+        return obs
 
 
-_LUTS = {"dx": _DX, "dy": _DY, "flip_x": _FLIP_X, "flip_y": _FLIP_Y, "flip_xy": _FLIP_XY}
+def brick_grid(mask: Tensor) -> Tensor:
+    """The bool map [..., 10, 10] of brick masks [...]."""
+    bits = torch.arange(CELLS, device=mask.device).clamp(max=63)  # bit 63 is never set
+    return ((mask.unsqueeze(-1) >> bits) & 1).bool().view(*mask.shape, GRID, GRID)
+
+
+def brick_mask(grid: Tensor) -> Tensor:
+    """The brick mask [...] of a bool map [..., 10, 10] (only rows 1-3 can hold bricks)."""
+    rows = grid[..., 1:4, :].reshape(*grid.shape[:-2], 3 * GRID).long()
+    return (rows << torch.arange(GRID, 4 * GRID, device=grid.device)).sum(-1)
+
+
 _LUT_CACHE: dict[torch.device, dict[str, Tensor]] = {}
 
 
 def _luts(device: torch.device) -> dict[str, Tensor]:
-    """The direction tables as int64 tensors on `device` (built once per device)."""
+    """The move and observation tables on `device` (built once per device)."""
     if device not in _LUT_CACHE:
-        _LUT_CACHE[device] = {k: torch.tensor(v, device=device) for k, v in _LUTS.items()}
+        masks = torch.arange(1 << GRID, device=device).unsqueeze(1)
+        _LUT_CACHE[device] = {
+            "dx": torch.tensor(_DX, device=device),
+            "dy": torch.tensor(_DY, device=device),
+            "move": torch.tensor(_MOVE, device=device),
+            "row_shifts": torch.tensor([GRID, 2 * GRID, 3 * GRID], device=device),
+            "row_cells": (masks >> torch.arange(GRID, device=device)) & 1 == 1,  # [1024, 10]
+        }
     return _LUT_CACHE[device]
 
 
-def _expand(mask: Tensor, like: Tensor) -> Tensor:
-    return mask.view(mask.shape + (1,) * (like.dim() - 1))
+_START_CACHE: dict[torch.device, State] = {}
+
+
+def _start(device: torch.device) -> State:
+    """The start state with batch size 1 (the ball's column and direction are drawn)."""
+    if device not in _START_CACHE:
+
+        def one(v: int, dtype: torch.dtype = torch.int64) -> Tensor:
+            return torch.full((1,), v, dtype=dtype, device=device)
+
+        _START_CACHE[device] = {
+            "ball_x": one(0),
+            "ball_y": one(3),
+            "ball_dir": one(2),
+            "pos": one(4),
+            "last_x": one(0),
+            "last_y": one(3),
+            "brick_mask": one(ALL_BRICKS),
+            "strike": one(False, torch.bool),
+            "terminal": one(False, torch.bool),
+        }
+    return _START_CACHE[device]

@@ -8,6 +8,12 @@ graph or `torch.compile`. Draws map to values exactly as the test oracle maps th
 `uniform_int`): `randint(low, high)` is `low + floor(u * (high - low))`, `rand() < p` is `u < p`.
 Rules follow MinAtar's published game descriptions (Young & Tian 2019); the original package is a
 test oracle only (tests/minatar_oracle.py).
+
+The vector env steps with `advance` (no finished game in the batch), blends `start` into the envs
+whose game ended and reads `observe_cells` (or `observe`). At 1,024 envs on a CPU every torch op
+costs a few microseconds whatever it computes, so the games are written for few ops: states as
+integer codes and bitmasks, one table lookup (`lookup`) instead of a chain of comparisons, no
+mixed-dtype arithmetic (each costs a conversion op), batch-1 constants in `start`.
 """
 
 from __future__ import annotations
@@ -29,24 +35,32 @@ def uniform_int(u: Tensor, low: int, high: int) -> Tensor:
     return low + k.clamp_(0, high - low - 1)
 
 
+def lookup(table: Tensor, index: Tensor) -> Tensor:
+    """table[index]: rows of `table` for an int64 index of any shape (index_select: about twice
+    as fast as `torch.take` or indexing on the CPU)."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
+
+
 def where_state(mask: Tensor, a: State, b: State) -> State:
     """Per env, a's fields where `mask` [N] is true, else b's."""
+    masks = {1: mask}  # by field rank
     out = {}
     for k, va in a.items():
-        vb = b[k]
-        m = mask.view(mask.shape + (1,) * (va.dim() - 1))
-        out[k] = torch.where(m, va, vb)
+        rank = va.dim()
+        if rank not in masks:
+            masks[rank] = mask.view(mask.shape + (1,) * (rank - 1))
+        out[k] = torch.where(masks[rank], va, b[k])
     return out
 
 
-def cell_planes(y: Tensor, x: Tensor, valid: Tensor | None = None) -> Tensor:
-    """[N, 10, 10] bool with a 1 at (y, x) of each env (where `valid`, if given)."""
-    idx = (y * GRID + x).clamp(0, GRID * GRID - 1)
-    cells = torch.arange(GRID * GRID, device=y.device)
-    plane = cells == idx.unsqueeze(-1)
-    if valid is not None:
-        plane = plane & valid.unsqueeze(-1)
-    return plane.view(*y.shape, GRID, GRID)
+def planes_from_cells(cells: Tensor, channels: int) -> Tensor:
+    """[N, channels, 10, 10] bool with a 1 at each flat index of `cells` [N, K] (repeats allowed)."""
+    # Built as uint8 and viewed as bool (the same bytes): zero-filling and scattering a source
+    # tensor are both several times faster in uint8 than filling bool with a scalar.
+    n = cells.shape[0]
+    planes = torch.zeros(n, channels * GRID * GRID, dtype=torch.uint8, device=cells.device)
+    planes.scatter_(1, cells, torch.ones_like(cells, dtype=torch.uint8))
+    return planes.view(torch.bool).view(n, channels, GRID, GRID)
 
 
 class TorchGame:
@@ -62,18 +76,44 @@ class TorchGame:
         self.ramping = ramping
 
     def reset(self, u: Tensor) -> State:
-        """A fresh start state for every env; `u` is [N, len(reset_slots)]."""
-        raise NotImplementedError
+        """A fresh start state for every env (tensors of its own); `u` is [N, len(reset_slots)]."""
+        n = u.shape[0]
+        return {k: v.expand(n, *v.shape[1:]).clone() for k, v in self.start(u).items()}
+
+    def start(self, u: Tensor) -> State:
+        """The start state for the draws `u`, in which a field that no draw changes may have
+        batch size 1 (it broadcasts): what the vector env's autoreset blends in every step, so
+        it should be cheap. A game implements this or overrides `reset`."""
+        return self.reset(u)
 
     def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         """(next state, reward float32 [N], terminal bool [N]) for full-set actions [N] int64.
 
-        `u` is [N, len(step_slots)]. A terminal env steps to itself with reward 0.
+        `u` is [N, len(step_slots)]. A terminal env steps to itself with reward 0. A game either
+        overrides this or implements `advance` and `finished`, and this freezes the finished envs.
         """
-        raise NotImplementedError
+        over = self.finished(s)
+        nxt, reward, term = self.advance(s, action, u)
+        return where_state(over, s, nxt), reward.masked_fill(over, 0.0), term | over
+
+    def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
+        """`step` for a batch in which no game is over: what the vector env calls, as it replaces
+        a finished game in the step that ends it. A game may skip freezing finished envs here."""
+        return self.step(s, action, u)
+
+    def finished(self, s: State) -> Tensor:
+        """bool [N]: the envs whose game is over."""
+        return s["terminal"]
 
     def observe(self, s: State) -> Tensor:
-        """[N, C, 10, 10] bool, channels in `channels` order."""
+        """[N, C, 10, 10] bool, channels in `channels` order (a fresh tensor each call)."""
+        return planes_from_cells(self.observe_cells(s), len(self.channels))
+
+    def observe_cells(self, s: State) -> Tensor:
+        """The observation as the flat indices (channel * 100 + row * 10 + column) of its set
+        cells, int64 [N, K] for a K fixed by the game; a cell may be listed more than once (so a
+        thing not on screen can name a cell that is set anyway). A game either implements this
+        or overrides `observe`."""
         raise NotImplementedError
 
     def slot(self, u: Tensor, name: str, reset: bool = False) -> Tensor:

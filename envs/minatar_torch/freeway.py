@@ -23,13 +23,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .core import DOWN, GRID, NOOP, UP, State, TorchGame
+from .core import DOWN, GRID, NOOP, UP, State, TorchGame, lookup
 
 N_CARS = 8  # one car per lane, rows 1..8: fixed, so no capacity to overflow
 PLAYER_COOLDOWN = 3
 TIME_LIMIT = 2500
 CHICKEN_X = 4
-_N_CHANNELS = 7
 
 
 class Freeway(TorchGame):
@@ -42,31 +41,19 @@ class Freeway(TorchGame):
     )
     step_slots = reset_slots
 
-    def reset(self, u: Tensor) -> State:
-        n, dev = u.shape[0], u.device
+    def start(self, u: Tensor) -> State:
         velocity = _traffic(u)
-        zeros = torch.zeros(n, dtype=torch.int64, device=dev)
         # no terminal flag: the game is over exactly when time < 0
-        return {
-            "pos": zeros + (GRID - 1),
-            "move_timer": zeros + PLAYER_COOLDOWN,
-            "time": zeros + TIME_LIMIT,
-            "car_x": torch.zeros(n, N_CARS, dtype=torch.int64, device=dev),
-            "car_timer": velocity.abs(),
-            "car_speed": velocity,
-        }
+        return {**_luts(u.device)["start"], "car_timer": velocity.abs(), "car_speed": velocity}
 
-    def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
+    def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         lut = _luts(action.device)
-        # A finished game (time below 0) is frozen: `live` gates every change below.
-        live = s["time"] >= 0
-        tick = live.long()
         cooldown = s["move_timer"]
-        delta = torch.take(lut["move"], action) * ((cooldown == 0) & live)
+        delta = torch.where(cooldown == 0, lookup(lut["move"], action), 0)
         pos = (s["pos"] + delta).clamp_(0, GRID - 1)
         # A move attempt ('down' on the bottom row too) restarts the cooldown at 3; the
         # end-of-step decrement leaves 2, or counts an idle cooldown down to 0.
-        cooldown = (cooldown - tick).clamp_(min=0) + delta.abs() * (PLAYER_COOLDOWN - 1)
+        cooldown = (cooldown - 1).clamp_(min=0) + delta.abs() * (PLAYER_COOLDOWN - 1)
         # Crossing: score, and new traffic before the cars move (the chicken goes back below).
         crossed = pos == 0
         redraw = crossed.unsqueeze(1)
@@ -75,15 +62,15 @@ class Freeway(TorchGame):
         timer = torch.where(redraw, magnitude, s["car_timer"])
         # Cars: a car whose timer is 0 moves one column (wrapping) and restarts its timer.
         x = s["car_x"]
-        due = (timer == 0) & live.unsqueeze(1)
-        shift = torch.take(lut["heading"], velocity + 5) * due
-        x_next = torch.take(lut["wrap"], x + shift + 1)
-        timer = torch.where(due, magnitude, timer - tick.unsqueeze(1))
+        due = timer == 0
+        shift = torch.where(due, lookup(lut["heading"], velocity + 5), 0)
+        x_next = lookup(lut["wrap"], x + shift + 1)
+        timer = torch.where(due, magnitude, timer - 1)
         # Only lane pos's car can reach the chicken (once knocked to row 9 nothing else can);
         # a crossing chicken is on row 0, where no car drives.
         on_cell = (x == CHICKEN_X) | (x_next == CHICKEN_X)
-        hit = (on_cell & (lut["rows"] == pos.unsqueeze(1))).any(1) & live
-        time = s["time"] - tick
+        hit = (on_cell & (lut["rows"] == pos.unsqueeze(1))).any(1)
+        time = s["time"] - 1
         out = {
             "pos": torch.where(crossed | hit, GRID - 1, pos),
             "move_timer": cooldown,
@@ -94,26 +81,25 @@ class Freeway(TorchGame):
         }
         return out, crossed.float(), time < 0
 
-    def observe(self, s: State) -> Tensor:
+    def finished(self, s: State) -> Tensor:
+        return s["time"] < 0
+
+    def observe_cells(self, s: State) -> Tensor:
         lut = _luts(s["pos"].device)
-        n = s["pos"].shape[0]
         x, velocity = s["car_x"], s["car_speed"]
         magnitude = velocity.abs()
         # Speed-0 quirk: borrow the magnitude of the nearest earlier car with a non-zero speed.
-        source = (lut["lanes"] * (magnitude > 0)).cummax(1).values
-        channel_base = torch.take(lut["trail_base"], magnitude.gather(1, source))
-        back = torch.take(lut["wrap"], x - torch.take(lut["heading"], velocity + 5) + 1)
-        index = torch.cat(
+        source = torch.where(magnitude > 0, lut["lanes"], 0).cummax(1).values
+        channel_base = lookup(lut["trail_base"], magnitude.gather(1, source))
+        back = lookup(lut["wrap"], x - lookup(lut["heading"], velocity + 5) + 1)
+        return torch.cat(
             [
-                torch.take(lut["chicken"], s["pos"]).unsqueeze(1),
+                lookup(lut["chicken"], s["pos"]).unsqueeze(1),
                 lut["car_base"] + x,
                 channel_base + lut["row_base"] + back,
             ],
             dim=1,
         )
-        planes = torch.zeros(n, _N_CHANNELS * GRID * GRID, dtype=torch.bool, device=index.device)
-        planes.scatter_(1, index, True)
-        return planes.view(n, _N_CHANNELS, GRID, GRID)
 
 
 def _traffic(u: Tensor) -> Tensor:
@@ -126,11 +112,11 @@ def _traffic(u: Tensor) -> Tensor:
     return speed.mul_(torch.sign(u[:, N_CARS : 2 * N_CARS] - 0.5)).long()
 
 
-_LUT_CACHE: dict[torch.device, dict[str, Tensor]] = {}
+_LUT_CACHE: dict[torch.device, dict] = {}
 
 
-def _luts(device: torch.device) -> dict[str, Tensor]:
-    """Lane and lookup tables as int64 tensors on `device` (built once per device)."""
+def _luts(device: torch.device) -> dict:
+    """Lane and lookup tables and the start's constants on `device` (built once per device)."""
     if device not in _LUT_CACHE:
         cells = GRID * GRID
         lanes = torch.arange(N_CARS, device=device).unsqueeze(0)
@@ -138,7 +124,7 @@ def _luts(device: torch.device) -> dict[str, Tensor]:
         moves = [0] * 6
         moves[UP], moves[DOWN] = -1, 1
 
-        def table(values: list[int]) -> Tensor:
+        def table(values: list) -> Tensor:
             return torch.tensor(values, dtype=torch.int64, device=device)
 
         _LUT_CACHE[device] = {
@@ -152,5 +138,11 @@ def _luts(device: torch.device) -> dict[str, Tensor]:
             "chicken": table([row * GRID + CHICKEN_X for row in range(GRID)]),
             # trail channel offset by speed magnitude (0 only for the first lane's quirk)
             "trail_base": table([(max(m, 1) + 1) * cells for m in range(6)]),
+            "start": {  # batch size 1; the traffic (car_timer, car_speed) is drawn
+                "pos": table([GRID - 1]),
+                "move_timer": table([PLAYER_COOLDOWN]),
+                "time": table([TIME_LIMIT]),
+                "car_x": table([[0] * N_CARS]),
+            },
         }
     return _LUT_CACHE[device]

@@ -53,29 +53,11 @@ class SpaceInvaders(TorchGame):
     reset_slots = ()
     step_slots = ()
 
-    def reset(self, u: Tensor) -> State:
-        n, dev = u.shape[0], u.device
+    def start(self, u: Tensor) -> State:
+        return dict(_luts(u.device)["start"])  # nothing is drawn: batch size 1
 
-        def full(v: int) -> Tensor:
-            return torch.full((n,), v, dtype=torch.int64, device=dev)
-
-        return {
-            "pos": full(5),
-            "aliens": _luts(dev)["wave"].expand(n, GRID).clone(),
-            "alien_dir": full(-1),
-            "move_interval": full(MOVE_INTERVAL_START),
-            "move_timer": full(MOVE_INTERVAL_START),
-            "alien_shot_timer": full(ALIEN_SHOT_INTERVAL),
-            "shot_timer": full(0),
-            "ramp_index": full(0),
-            "f_bullets": torch.zeros(n, GRID, dtype=torch.int64, device=dev),
-            "e_bullet": full(NO_BULLET),
-            "terminal": torch.zeros(n, dtype=torch.bool, device=dev),
-        }
-
-    def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
+    def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         lut = _luts(action.device)
-        live = ~s["terminal"]
         rows, d = s["aliens"], s["alien_dir"]
         shot_timer, alien_shot_timer = s["shot_timer"], s["alien_shot_timer"]
 
@@ -136,7 +118,7 @@ class SpaceInvaders(TorchGame):
 
         shot_timer = torch.where(fire, SHOT_COOLDOWN, shot_timer)
         alien_shot_timer = torch.where(shooting, ALIEN_SHOT_INTERVAL, alien_shot_timer)
-        new = {
+        out = {
             "pos": pos,
             "aliens": moved,
             "alien_dir": torch.where(turn, -d, d),
@@ -149,8 +131,7 @@ class SpaceInvaders(TorchGame):
             "e_bullet": enemy,
             "terminal": touched | landed,
         }
-        out = {k: torch.where(_expand(live, v), v, s[k]) for k, v in new.items()}
-        return out, (reward * live).float(), out["terminal"]
+        return out, reward.float(), out["terminal"]
 
     def observe(self, s: State) -> Tensor:
         lut = _luts(s["pos"].device)
@@ -196,7 +177,7 @@ def _nearest_table() -> list[int]:
     return table
 
 
-def _build(device: torch.device) -> dict[str, Tensor]:
+def _build(device: torch.device) -> dict:
     masks = torch.arange(1 << GRID)
     row_bits = ((masks.unsqueeze(1) >> torch.arange(GRID)) & 1).bool()
     one_cell = torch.zeros(CELLS + 1, CELLS, dtype=torch.bool)  # row NO_BULLET stays empty
@@ -215,18 +196,30 @@ def _build(device: torch.device) -> dict[str, Tensor]:
         "row_ids": torch.arange(GRID).view(1, GRID),
         "nearest": torch.tensor(_nearest_table(), dtype=torch.int64),
     }
-    return {k: v.to(device) for k, v in luts.items()}
+    start = {  # batch size 1
+        "pos": 5,
+        "aliens": [WAVE_MASK] * WAVE_ROWS + [0] * (GRID - WAVE_ROWS),
+        "alien_dir": -1,
+        "move_interval": MOVE_INTERVAL_START,
+        "move_timer": MOVE_INTERVAL_START,
+        "alien_shot_timer": ALIEN_SHOT_INTERVAL,
+        "shot_timer": 0,
+        "ramp_index": 0,
+        "f_bullets": [0] * GRID,
+        "e_bullet": NO_BULLET,
+        "terminal": False,
+    }
+    return {
+        **{k: v.to(device) for k, v in luts.items()},
+        "start": {k: torch.tensor([v], device=device) for k, v in start.items()},
+    }
 
 
-_LUT_CACHE: dict[torch.device, dict[str, Tensor]] = {}
+_LUT_CACHE: dict[torch.device, dict] = {}
 
 
-def _luts(device: torch.device) -> dict[str, Tensor]:
+def _luts(device: torch.device) -> dict:
     """The game's constant tables on `device` (built once per device)."""
     if device not in _LUT_CACHE:
         _LUT_CACHE[device] = _build(device)
     return _LUT_CACHE[device]
-
-
-def _expand(mask: Tensor, like: Tensor) -> Tensor:
-    return mask.view(mask.shape + (1,) * (like.dim() - 1))

@@ -187,11 +187,14 @@ def predictors(
         if value is not None and draws is not None:
             tail = 50.0 * (1 - CI)
             ratios = draws / rng.choice(bc, size=draws.size)
-            row["lo"], row["hi"] = (float(x) for x in np.percentile(draws, [tail, 100 - tail]))
+            lo, hi = (float(x) for x in np.percentile(draws, [tail, 100 - tail]))
+            r_lo, r_hi = (float(x) for x in np.percentile(ratios, [tail, 100 - tail]))
+            # Runs that give only a lower bound (|G|^2 <= 0 over the window) or a degenerate
+            # interval shift or shrink the draws away from the point; never print an interval
+            # that excludes its own estimate: widen it to reach the point.
             row["ratio"] = value / fit.b_crit
-            row["ratio_lo"], row["ratio_hi"] = (
-                float(x) for x in np.percentile(ratios, [tail, 100 - tail])
-            )
+            row["lo"], row["hi"] = min(lo, value), max(hi, value)
+            row["ratio_lo"], row["ratio_hi"] = min(r_lo, row["ratio"]), max(r_hi, row["ratio"])
             row["within_2x"] = 1 / WITHIN <= row["ratio"] <= WITHIN
         if name == "b_simple_temperature":
             row["temperature"] = temperature(fit)
