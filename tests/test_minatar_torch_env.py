@@ -171,3 +171,22 @@ def test_random_play_matches_the_original_distribution(env_id):
         assert diff <= 4 * se + 1e-9, (
             f"{env_id} {name}: torch {a.mean():.3f} original {b.mean():.3f}"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", GAME_IDS)
+def test_compiled_steps_equal_eager(env_id):
+    """compile=True (torch.compile of the whole transition) gives the same games as eager."""
+    from envs.backend_minatar_torch import MinAtarTorchVecEnv
+
+    eager = MinAtarTorchVecEnv(env_id, 16, 5)
+    compiled = MinAtarTorchVecEnv(env_id, 16, 5, compile=True)
+    assert torch.equal(eager.reset(), compiled.reset())
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(200):
+        actions = _random_actions(eager, gen)
+        ra, rb = eager.step(actions), compiled.step(actions.clone())
+        for x, y in zip(ra[:4], rb[:4], strict=True):
+            assert torch.equal(x, y)
+    for k, v in eager.state.items():
+        assert torch.equal(v, compiled.state[k]), k
