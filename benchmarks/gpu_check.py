@@ -199,7 +199,11 @@ def _sps_events(run_dir: Path) -> list[tuple[float, int]]:
 
 
 def concurrent(n: int, n_steps: int, device: str, wait_s: float, cores: int) -> dict:
-    """Two PPO runs at n envs sharing the device; SPS each and summed over their common window."""
+    """Two PPO runs at n envs sharing the device; SPS each and summed over their common window.
+
+    Long because it starts, watches and reads back two subprocess runs with their common timing
+    window; kept in one place so the window arithmetic is visible.
+    """
     half = max(1, cores // 2)
     with tempfile.TemporaryDirectory() as d:
         children = []

@@ -88,6 +88,8 @@ class Torch:
 
 
 def main() -> None:
+    """A benchmark's main: argument parsing, the interleaved measurements and the JSON in one place,
+    run top to bottom."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--games", default="all", help="comma list of Breakout,Asterix,... or all")
     p.add_argument("--envs", default="1024", help="comma list of env counts")

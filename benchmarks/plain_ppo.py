@@ -25,7 +25,11 @@ from agents.networks import NatureCNN
 
 
 def plain_ppo_sps(n_envs: int, seconds: float, device: str, game: str = "pong") -> float:
-    """Agent steps per second of the plain loop, timed after one warm-up iteration."""
+    """Agent steps per second of the plain loop, timed after one warm-up iteration.
+
+    Deliberately one long function: the plain single-file reference reads top to bottom, as a
+    newcomer writes it.
+    """
     env = AtariVectorEnv(
         game,
         n_envs,

@@ -104,6 +104,8 @@ def limit(cfg: TrainConfig) -> tuple[float, dict]:
 
 
 def main() -> None:
+    """A benchmark's main: argument parsing and the measurement table in one place, run top to
+    bottom."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--envs", default="1,4,16,64")
     ap.add_argument("--algos", default="ppo,a2c")

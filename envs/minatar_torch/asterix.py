@@ -83,6 +83,9 @@ class Asterix(TorchGame):
         return dict(_consts(u.device)["start"])  # nothing is drawn: batch size 1
 
     def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
+        """One long function on purpose: the rules' order within a step (spawn, player move,
+        contact, entity move, second contact, timers, ramp) is part of the game and reads top to
+        bottom here."""
         c = _consts(action.device)
         ent = s["entities"]
 

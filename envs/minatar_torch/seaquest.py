@@ -124,6 +124,9 @@ class Seaquest(TorchGame):
     def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         # Conventions for speed on CPU: int8 fields, arithmetic blends instead of torch.where on
         # [K, N] tensors, comparisons against [N]-shaped operands, amin/amax for reductions.
+        """One long function on purpose: the game's rules run in a fixed order within a step
+        (player, shots, enemies, divers, oxygen, surfacing, spawns, ramp) and the differential
+        test against the original depends on that order, which reads top to bottom here."""
         n = action.shape[0]
         b = _batch(action.device, n)
         c = _consts(action.device)

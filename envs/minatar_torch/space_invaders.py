@@ -57,6 +57,8 @@ class SpaceInvaders(TorchGame):
         return dict(_luts(u.device)["start"])  # nothing is drawn: batch size 1
 
     def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
+        """One long function on purpose: the rules' order within a step (cannon, shots, aliens,
+        enemy fire, collisions, wave, ramp) is part of the game and reads top to bottom here."""
         lut = _luts(action.device)
         rows, d = s["aliens"], s["alien_dir"]
         shot_timer, alien_shot_timer = s["shot_timer"], s["alien_shot_timer"]

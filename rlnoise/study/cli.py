@@ -98,6 +98,8 @@ def _add_exec_flags(p) -> None:
 
 
 def add_study_parsers(sub) -> None:
+    """Over 60 lines because it is a flat list of argparse flags (the public study/report
+    interface), one call each."""
     p = sub.add_parser(
         "study",
         help="env-count scaling study: fit B_crit, compare it with B_simple",

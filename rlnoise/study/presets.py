@@ -53,6 +53,16 @@ ATARI_TARGETS: dict[str, float] = {
     "SpaceInvaders": 400.0,
 }
 
+# The lr search of the small-task presets: a x2 grid with up to 3 widenings, each (B, lr) cell
+# ranked by its median over seeds, other lrs capped at 2x the best cell's updates.
+_ROBUST_GRID: dict = {
+    "lr_rule": "grid",
+    "grid_factor": 2.0,
+    "max_widenings": 3,
+    "cell_stat": "median",
+    "cap_factor": 2.0,
+}
+
 PRESETS: dict[str, dict] = {
     "cartpole": {
         "env_id": "CartPole-v1",
@@ -61,12 +71,8 @@ PRESETS: dict[str, dict] = {
         "seeds": 3,
         "targets": (475.0,),
         "max_steps": 300_000,
-        "lr_rule": "grid",
+        **_ROBUST_GRID,
         "lr": 5.66e-3,
-        "grid_factor": 2.0,
-        "max_widenings": 3,
-        "cell_stat": "median",
-        "cap_factor": 2.0,
         "n_steps": 128,
         "noise_every": None,
         "noise_groups": 8,
@@ -81,12 +87,8 @@ PRESETS: dict[str, dict] = {
         "seeds": 3,
         "targets": (8.0,),
         "max_steps": 600_000,
-        "lr_rule": "grid",
+        **_ROBUST_GRID,
         "lr": 3.5e-3,
-        "grid_factor": 2.0,
-        "max_widenings": 3,
-        "cell_stat": "median",
-        "cap_factor": 2.0,
         "n_steps": 128,
         "noise_every": None,
         "noise_groups": 8,
