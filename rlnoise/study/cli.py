@@ -106,7 +106,7 @@ def add_study_parsers(sub) -> None:
         description="Train one run per (batch size, learning rate, seed) to a target return, "
         "fit the steps-samples trade-off (McCandlish et al. 2018, eq. 2.11) for B_crit, and "
         "compare it with the measured noise scale B_simple. With no arguments: the built-in "
-        f"{DEFAULT_PRESET} study (about 10 minutes on 2 cores). Unset flags come from the "
+        f"{DEFAULT_PRESET} study (sized for about 10 minutes on 2 cores; not yet timed on an unshared machine). Unset flags come from the "
         "preset. Rerun the same command with the same --out to continue a stopped study.",
     )
     p.add_argument(
