@@ -36,6 +36,7 @@ class Algorithm:
 
     name: ClassVar[str]
     Hyper: ClassVar[type]
+    mixed_precision: ClassVar[bool] = True  # whether the update honours a bf16 autocast
 
     def __init__(self, hp, autocast: AbstractContextManager | None = None) -> None:
         self.hp = hp
@@ -113,6 +114,7 @@ class A2C(Algorithm):
 
     name = "a2c"
     Hyper = A2CHyper
+    mixed_precision = False
 
     def make_optimizer(self, params: Iterable[torch.Tensor]) -> Optimizer:
         hp = self.hp

@@ -242,8 +242,11 @@ class Trainer:
         self.precision, self.precision_reason = resolve_precision(
             cfg.precision, self.device.type, cuda_bf16=bf16
         )
-        if cfg.algo == "a2c" and self.precision == "bf16":
-            self.precision, self.precision_reason = "fp32", "A2C's update runs in fp32"
+        if self.precision == "bf16" and not ALGORITHMS[cfg.algo].mixed_precision:
+            self.precision, self.precision_reason = (
+                "fp32",
+                f"{cfg.algo.upper()}'s update runs in fp32",
+            )
         self.rollout_mode, self.rollout_reason = resolve_rollout(
             cfg.rollout,
             self.device.type,
