@@ -27,6 +27,7 @@ from agents.ppo import NonFiniteLossError
 from rlnoise.checkpoint import CHECKPOINT_NAME, CheckpointError
 from rlnoise.config import TrainConfig
 from rlnoise.files import atomic_write_json
+from rlnoise.hardware import usable_cores
 from rlnoise.study.config import StudyError
 from rlnoise.study.store import SUMMARY_FILE, WINDOW_FILE, first_full_update, read_json
 from rlnoise.train import TrainingInterrupted, resume, start
@@ -41,8 +42,8 @@ _PARENT = None  # the study process; a worker exits when it is gone
 
 
 def default_workers(threads_per_run: int = 1) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // max(1, threads_per_run))
+    """As many runs as the usable cores hold at `threads_per_run` each (at least one)."""
+    return max(1, usable_cores() // max(1, threads_per_run))
 
 
 # ----------------------------------------------------------------------------- the job
