@@ -10,6 +10,7 @@ import pytest
 from study_fakes import CFG, records, summary
 
 from rlnoise.study.analysis import analyse, crossing_update, noise_up_to, run_record, thin
+from rlnoise.study.config import lr_for
 from rlnoise.study.plan import RunSpec
 from rlnoise.study.records import RunRecord, TargetFit
 from rlnoise.study.store import load_study
@@ -119,6 +120,28 @@ def test_a_lucky_seed_does_not_make_the_front():
     table |= {(4, 1, 0): (20, 1), (4, 1, 1): (None, 1), (4, 1, 2): (None, 1)}
     fit = analyse(cfg, records(cfg, table), n_boot=100).fits[0]
     assert fit.front_at(512).k == 0 and fit.front_at(512).steps > 30
+
+
+def test_the_front_point_takes_its_runs_from_the_lr_nearest_the_fit():
+    """Where the smooth fit moves the lr away from the best raw cell, B_simple and the seed
+    come from the cell nearest the fitted lr (the lr the point stands for)."""
+    cfg = dataclasses.replace(CFG, n_envs=(1, 4, 16), targets=(100.0,), seeds=3)
+    table = _shaped_table({1: 100, 4: 40, 16: 25})
+    # at n = 4: cells k = -2 .. 1 with medians 44, 41, 40, 80 and B_simple 50, 100, 200, 300;
+    # the least-squares parabola through them has its minimum near k = -1 (best raw cell: 0)
+    for k, (s, bs) in {-2: (44, 50), -1: (41, 100), 0: (40, 200), 1: (80, 300)}.items():
+        for seed in range(3):
+            table[(4, k, seed)] = (s - 1 + seed, bs)
+    fit = analyse(cfg, records(cfg, table), n_boot=100).fits[0]
+    f = fit.front_at(512)
+    lrs = {k: lr_for(cfg, 4, k) for k in (-1, 0)}
+    assert lrs[-1] < f.lr < lrs[0]
+    near = min(lrs, key=lambda k: abs(math.log(f.lr / lrs[k])))
+    assert near == -1  # the fixture does what it says
+    assert f.k == -1 and f.lr_cell == pytest.approx(lrs[-1])
+    assert f.noise["policy"]["run_avg"] == pytest.approx(100)
+    assert fit.per_batch[1].edge is None  # the best raw cell (k = 0) is not on the grid's edge
+    assert f.steps < 40  # the parabola's minimum
 
 
 def test_noise_up_to_gives_a_lower_bound_where_the_signal_is_lost():

@@ -91,3 +91,28 @@ def test_compare_writes_one_table_for_several_studies(tmp_path, capsys):
     assert "Commands and machines" in text
     assert main(["report"]) == 2  # neither DIR nor --compare: one line, exit 2
     assert "needs a study directory" in capsys.readouterr().err
+
+
+def test_reanalyse_rewrites_the_analysis_and_keeps_the_runs(example, capsys):
+    from rlnoise.cli import main
+
+    doc = json.loads((example / "study.json").read_text())
+    runs, wall = doc["runs"], doc["wall_seconds"]
+    doc["b_crit"] = doc["fits"][-1]["b_crit"] = 1.0  # as if an older rlnoise had fitted it
+    (example / "study.json").write_text(json.dumps(doc))
+    assert main(["report", str(example)]) == 0  # plain report: study.json as written
+    assert "B_crit = 1 observations" in capsys.readouterr().out
+    assert main(["report", str(example), "--reanalyse"]) == 0
+    again = json.loads((example / "study.json").read_text())
+    assert again["b_crit"] == pytest.approx(load_study(EXAMPLE).doc["b_crit"])
+    assert again["runs"] == runs and again["wall_seconds"] == wall
+    assert (example / "report.md").read_bytes() == (EXAMPLE / "report.md").read_bytes()
+    capsys.readouterr()
+    assert main(["report", "--compare", str(example), "--reanalyse"]) == 2
+    del again["fits"]
+    (example / "study.json").write_text(json.dumps(again))
+    before = (example / "study.json").read_bytes()
+    assert main(["report", str(example), "--reanalyse"]) == 2  # no finished analysis
+    assert (example / "study.json").read_bytes() == before  # nothing destroyed
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 1 and "no finished analysis" in err

@@ -224,6 +224,14 @@ def analyse_target(
     return fit
 
 
+def front_cells(records: Sequence[RunRecord], t: float) -> dict[int, list[Cell]]:
+    """The robust front's input at target t: per batch size its (lr) cells, sorted by lr."""
+    by_b: dict[int, list[RunRecord]] = {}
+    for r in records:
+        by_b.setdefault(r.batch_size, []).append(r)
+    return {b: [c for c, _ in _cells(rs, t)] for b, rs in sorted(by_b.items())}
+
+
 def _cells(runs: Sequence[RunRecord], t: float) -> list[tuple[Cell, list[RunRecord]]]:
     """The (lr) cells at one batch size, sorted by lr, with their runs sorted by seed."""
     out = []
@@ -259,11 +267,21 @@ def _batch_row(
     )
     if not cells or est is None or est.best is None or est.log_s is None:
         return row, None
-    cell, rs = cells[est.best]
+    best = cells[est.best][0]
+    if cfg.lr_rule == "grid" and len(ks) > 1:
+        row.edge = "top" if best.k == ks[-1] else "bottom" if best.k == ks[0] else None
+    # the front's runs (B_simple, seed) come from the lr tried nearest the smooth fit's lr,
+    # among cells whose median run reached it (the best cell on a tie): the lr the
+    # front point stands for
+    log_lr = est.log_lr if est.log_lr is not None else best.log_lr
+    reached = [i for i, (c, _) in enumerate(cells) if np.isfinite(np.median(c.log_s))]
+    near = min(
+        reached or [est.best],
+        key=lambda i: (round(abs(cells[i][0].log_lr - log_lr), 9), i != est.best),
+    )
+    cell, rs = cells[near]
     rep = _median_run(rs, t)
     row.best = rep.name
-    if cfg.lr_rule == "grid" and len(ks) > 1:
-        row.edge = "top" if cell.k == ks[-1] else "bottom" if cell.k == ks[0] else None
     x = rep.at(t)
     steps = math.exp(est.log_s)
     point = FrontPoint(

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rlnoise.config import ALGO_DEFAULTS, ALGOS
-from rlnoise.files import atomic_write_text
+from rlnoise.files import atomic_write_json, atomic_write_text
 from rlnoise.study.analysis import analyse
 from rlnoise.study.config import (
     BACKENDS,
@@ -32,7 +32,7 @@ from rlnoise.study.presets import (
     get_preset,
 )
 from rlnoise.study.report import REPORT_FILE, compare, front_table, rebuild, verdict_lines
-from rlnoise.study.store import STUDY_FILE, Study, load_study
+from rlnoise.study.store import STUDY_FILE, Study, load_study, write_runs_csv
 
 _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
     ("preset", "--preset"),
@@ -160,6 +160,12 @@ def add_study_parsers(sub) -> None:
         "predictor for these study directories (to --out, else standard output)",
     )
     r.add_argument("--out", metavar="FILE", help="with --compare: the markdown file to write")
+    r.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="fit DIR's runs again with this rlnoise and rewrite the analysis in study.json "
+        "(runs and timings untouched; for studies written by an older rlnoise)",
+    )
 
 
 def _n_envs(text: str) -> tuple[int, ...]:
@@ -307,6 +313,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.compare:
         if args.dir:
             raise StudyError("give either DIR or --compare DIR..., not both")
+        if args.reanalyse:
+            raise StudyError("--compare always fits the studies again; --reanalyse is for one DIR")
         text = compare([(d, _analysed(load_study(Path(d)))) for d in args.compare])
         if args.out:
             atomic_write_text(Path(args.out), text)
@@ -317,6 +325,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.dir:
         raise StudyError("rlnoise report needs a study directory (or --compare DIR...)")
     study = load_study(Path(args.dir))
+    if args.reanalyse:
+        if not study.fitted:
+            raise StudyError(f"{args.dir} has no finished analysis to redo; rerun its study")
+        study = _analysed(study)
+        atomic_write_json(Path(args.dir) / STUDY_FILE, study.doc)
+        write_runs_csv(Path(args.dir), study)
     path = rebuild(Path(args.dir), study)
     for line in verdict_lines(study):  # as study.json has it ("no fit yet" before the end)
         print(line)
