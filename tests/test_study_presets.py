@@ -7,6 +7,7 @@ import pytest
 from rlnoise.cli import build_parser
 from rlnoise.study.cli import config_from_args
 from rlnoise.study.config import StudyError, validate_study
+from rlnoise.study.presets import PRESETS
 from rlnoise.study.runner import check_runnable
 
 
@@ -52,8 +53,10 @@ def test_every_preset_is_runnable_as_configured():
 
 
 def test_seed_start_and_minatar_target():
-    cfg, _ = _parse("--seed-start", "100")
+    cfg, _ = _parse("--seed-start", "100", "--seeds", "3")
     assert list(cfg.seed_list) == [100, 101, 102]
+    cfg, _ = _parse("--seed-start", "100")
+    assert list(cfg.seed_list) == list(range(100, 100 + PRESETS["cartpole"]["seeds"]))
     cfg, _ = _parse("--preset", "minatar")
     assert cfg.targets == (8.0,) and cfg.seeds >= 3
     with pytest.raises(StudyError, match="seed-start"):

@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example-study"
 def test_the_example_study_loads_and_its_records_keep_every_field():
     doc = json.loads((EXAMPLE / "study.json").read_text())
     study = load_study(EXAMPLE)
-    assert study.fitted and len(study.runs) == len(doc["runs"]) == 75
+    assert study.fitted and len(study.runs) == len(doc["runs"]) == 115
     assert [r.to_json() for r in study.runs] == doc["runs"]
     assert [f.to_json() for f in study.fits] == doc["fits"]
     assert study.top is study.fits[-1] and study.cfg.targets == (475.0,)
@@ -60,5 +60,5 @@ def test_out_dir_checks(tmp_path):
     with pytest.raises(StudyError, match="not empty"):
         check_out_dir(tmp_path, cfg)
     assert check_out_dir(EXAMPLE, cfg).cfg == cfg
-    with pytest.raises(StudyError, match="different study .seeds 3 there, 4 here"):
+    with pytest.raises(StudyError, match="different study .seeds 5 there, 4 here"):
         check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=4))

@@ -1,0 +1,158 @@
+"""How far apart are two studies with disjoint seeds? From real studies and from the synthetic model.
+
+    python -m benchmarks.study_repeatability [--studies DIR ...] [--sizes 3,4,5]
+        [--draws 40] [--synthetic-seeds 2,3,5,8] [--pairs 200]
+        [--coverage-seeds 3,5] [--coverage-studies 800] [--json PATH]
+
+Real studies: the runs of several study directories with the same configuration but disjoint
+seeds (`--seed-start`) are pooled; for each size n, `--draws` times, the pooled seeds are split
+into two disjoint random sets of n, each set's runs are fitted by the robust front
+(rlnoise.study.front; cells that lack one of the set's seeds are left out) and the pair is
+compared: |log(B_crit_a / B_crit_b)|, whether it is within 25% (the issue's goal), and whether
+each one's 90% interval covers the other's estimate. Draws reuse seeds, so they are not
+independent; read the shares as estimates from a few real seeds.
+
+Synthetic: rlnoise.study.synthetic's model of the default study (known B_crit, seed noise 0.3 in
+log S), `--pairs` independent pairs of studies per seed count: the same two figures for point
+estimates. The question both answer: how many seeds per cell does the 25% goal need?
+Coverage: the share of synthetic studies whose 90% interval covers the true B_crit, per seed
+count (the check tests/test_study_coverage.py makes, on more studies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._machine import machine_line
+from rlnoise.files import atomic_write_json
+from rlnoise.study.analysis import front_cells
+from rlnoise.study.front import fit_front, percentile_interval
+from rlnoise.study.store import load_study
+from rlnoise.study.synthetic import coverage, repeat_agreement
+
+WITHIN = math.log(1.25)
+
+
+def _fit(records: list, t: float, n_boot: int) -> tuple[float | None, tuple | None]:
+    ff = fit_front(front_cells(records, t), n_boot=n_boot)
+    return ff.b_crit, percentile_interval(ff.samples, 0.9)
+
+
+def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int) -> dict:
+    studies = [load_study(d) for d in dirs]
+    keys = {json.dumps(_comparable(s.cfg.to_json()), sort_keys=True) for s in studies}
+    if len(keys) != 1:
+        raise SystemExit("error: the studies differ in more than their seeds")
+    t = studies[0].cfg.top_target
+    runs = [r for s in studies for r in s.runs]
+    seeds = sorted({r.seed for r in runs})
+    rng = np.random.default_rng(seed)
+    out = {"studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": []}
+    for n in sizes:
+        if 2 * n > len(seeds):
+            continue
+        rows = []
+        for _ in range(draws):
+            p = rng.permutation(seeds)
+            a, b = set(p[:n].tolist()), set(p[n : 2 * n].tolist())
+            ba, ia = _fit([r for r in runs if r.seed in a], t, n_boot)
+            bb, ib = _fit([r for r in runs if r.seed in b], t, n_boot)
+            if not (ba and bb and ia and ib):
+                rows.append(None)
+                continue
+            d = abs(math.log(ba / bb))
+            cover = ia[0] <= bb <= ia[2] and ib[0] <= ba <= ib[2]
+            rows.append((d, d <= WITHIN, cover))
+        ok = [r for r in rows if r is not None]
+        d = np.array([r[0] for r in ok])
+        out["sizes"].append(
+            {
+                "seeds_per_study": n,
+                "draws": len(rows),
+                "no_fit": len(rows) - len(ok),
+                "rms_log_ratio": float(np.sqrt(np.mean(d**2))) if ok else None,
+                "share_within_25pct": float(np.mean([r[1] for r in ok])) if ok else None,
+                "share_mutual_cover": float(np.mean([r[2] for r in ok])) if ok else None,
+                "share_goal_met": float(np.mean([r[1] and r[2] for r in ok])) if ok else None,
+            }
+        )
+    return out
+
+
+def _comparable(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in ("seed_start",)}
+
+
+def synthetic(seed_counts: list[int], pairs: int, seed: int) -> list[dict]:
+    rows = []
+    for i, n in enumerate(seed_counts):
+        d = repeat_agreement(pairs, seeds=n, seed=seed + i)
+        rows.append(
+            {
+                "seeds_per_study": n,
+                "pairs": pairs,
+                "rms_log_ratio": float(np.sqrt(np.mean(d**2))),
+                "share_within_25pct": float(np.mean(d <= WITHIN)),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--studies", nargs="*", type=Path, default=[])
+    ap.add_argument("--sizes", default="3,4,5")
+    ap.add_argument("--draws", type=int, default=40)
+    ap.add_argument("--n-boot", type=int, default=300)
+    ap.add_argument("--synthetic-seeds", default="2,3,5,8")
+    ap.add_argument("--pairs", type=int, default=200)
+    ap.add_argument("--coverage-seeds", default="3,5")
+    ap.add_argument("--coverage-studies", type=int, default=800)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    result: dict = {"machine": machine_line()}
+    if a.studies:
+        sizes = [int(x) for x in a.sizes.split(",")]
+        result["real"] = real(a.studies, sizes, a.draws, a.n_boot, a.seed)
+        r = result["real"]
+        print(f"real: {len(r['seeds'])} pooled seeds from {', '.join(r['studies'])}")
+        for s in r["sizes"]:
+            print(
+                f"  {s['seeds_per_study']} seeds per study, {s['draws']} split draws: rms"
+                f" |log ratio| {s['rms_log_ratio']:.3f}, within 25% {s['share_within_25pct']:.0%},"
+                f" mutual cover {s['share_mutual_cover']:.0%}, both {s['share_goal_met']:.0%}"
+            )
+    counts = [int(x) for x in a.synthetic_seeds.split(",") if x]
+    if counts:
+        result["synthetic"] = synthetic(counts, a.pairs, a.seed)
+        print("synthetic (rlnoise.study.synthetic, seed noise 0.3 in log S):")
+        for s in result["synthetic"]:
+            print(
+                f"  {s['seeds_per_study']} seeds per study, {s['pairs']} pairs: rms |log ratio|"
+                f" {s['rms_log_ratio']:.3f}, within 25% {s['share_within_25pct']:.0%}"
+            )
+    cov = [int(x) for x in a.coverage_seeds.split(",") if x]
+    if cov:
+        result["coverage"] = []
+        print("coverage of the 90% interval (synthetic):")
+        for n in cov:
+            share, err = coverage(a.coverage_studies, a.n_boot, a.seed, seeds=n)
+            result["coverage"].append(
+                {"seeds_per_study": n, "studies": a.coverage_studies, "n_boot": a.n_boot,
+                 "share_covering": share, "median_abs_log_error": err}
+            )  # fmt: skip
+            print(f"  {n} seeds per study, {a.coverage_studies} studies: {share:.1%} covered")
+    print(result["machine"])
+    if a.json:
+        atomic_write_json(a.json, result)
+        print(f"wrote {a.json}")
+
+
+if __name__ == "__main__":
+    main()
