@@ -76,7 +76,7 @@ def _sorted(fields: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _xy(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column and row of packed cells ((row - 1) * 16 + column)."""
+    """Column and row of packed positions ((row - 1) * 16 + column)."""
     return cell & 15, (cell >> 4) + 1
 
 
@@ -84,27 +84,51 @@ def _pack(x: int, y: int) -> int:
     return (y - 1) * 16 + x
 
 
+def _code(x: int, y: int, right: bool) -> int:
+    """The enemy (or enemy bullet) code of a thing at (x, y) moving right or left."""
+    pos = _pack(x, y)
+    return pos if right else -pos - 7
+
+
+def _uncode(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column, row and direction of enemy codes."""
+    right = code >= 0
+    x, y = _xy(np.where(right, code, -code - 7))
+    return x, y, right.astype(np.int64)
+
+
+def torch_scalars(v: np.ndarray) -> np.ndarray:
+    """The torch "vars" [N, 10] as the original's SCALARS, in order."""
+    p, air, level = v[:, sq.PLAYER], v[:, sq.AIR] // 80, v[:, sq.LEVEL]
+    cols = [p // 2 % 10, p // 20, p % 2, air // 2 - 1, v[:, sq.DIVERS], air % 2]
+    cols += [level & 31, level >> 5 & 7, level >> 8, v[:, sq.OVER]]
+    return np.stack(cols + [v[:, sq.SHOT_T], v[:, sq.E_TIMER], v[:, sq.D_TIMER]], axis=1)
+
+
+def _slots(code: np.ndarray) -> list[np.ndarray]:
+    """x, y, right, alive and timer of player bullet or diver codes."""
+    pos = (code & 255).astype(np.int8).astype(np.int64)
+    x, y = _xy(pos)
+    return [x, y, code >> 8 & 1, code >> 9 & 1, code >> 10]
+
+
 def unpack(s) -> dict[str, np.ndarray]:
     """The torch state's fields as plain int64 arrays, [N, field..., slot]."""
     en = s["enemies"].numpy().astype(np.int64)
-    dv = s["divers"].numpy().astype(np.int64)
-    sh = s["shots"].numpy().astype(np.int64)
-    ex, ey = _xy(en[:, sq.CELL])
-    bx, by = _xy(en[:, sq.BCELL])
-    fl = en[:, sq.FLAGS]
-    dx, dy = _xy(dv[:, sq.DCELL])
-    sx, sy = _xy(sh[:, sq.SCELL])
+    ex, ey, er = _uncode(en[:, sq.CELL])
+    bx, by, br = _uncode(en[:, sq.BULLET])
+    ck = en[:, sq.CLOCKS] & 255
+    dx, dy, dr, dalive, dtimer = _slots(s["divers"].numpy())
+    sx, sy, sr, salive, _ = _slots(s["shots"].numpy())
     return {
-        "vars": s["vars"].numpy().astype(np.int64),
+        "vars": torch_scalars(s["vars"].numpy()),
         "enemies": np.stack(
-            [ex, ey, fl & 1, en[:, sq.CLOCKS] & 7, en[:, sq.CLOCKS] >> 3, (fl >> 1) & 1]
-            + [(fl >> 2) & 1, bx, by, (fl >> 3) & 1, (fl >> 4) & 1],
+            [ex, ey, er, (ck >> 4) & 7, ck & 15, ck >> 7, (en[:, sq.CELL] != sq.DEAD) * 1]
+            + [bx, by, br, ((en[:, sq.BULLET] & 15) < 10) * 1],
             axis=1,
         ),  # x y right move shot sub alive | bullet x y right alive
-        "divers": np.stack(
-            [dx, dy, dv[:, sq.DFLAGS] & 1, dv[:, sq.DTIMER], dv[:, sq.DFLAGS] >> 1], axis=1
-        ),  # x y right timer alive
-        "shots": np.stack([sx, sy, sh[:, sq.SFLAGS] & 1, sh[:, sq.SFLAGS] >> 1], axis=1),
+        "divers": np.stack([dx, dy, dr, dtimer, dalive], axis=1),  # x y right timer alive
+        "shots": np.stack([sx, sy, sr, salive], axis=1),
     }
 
 
@@ -266,28 +290,35 @@ def to_torch(games: list) -> dict[str, torch.Tensor]:
     """The torch state of original games (lists right-aligned into the two-slot arrays; enemy
     bullets in slots no sub uses, so no sub can fire into an occupied bullet slot)."""
     n = len(games)
-    v = np.array([[int(getattr(g, a)) for a in SCALARS] for g in games], dtype=np.int64)
-    en = np.zeros((n, 4, K), dtype=np.int8)
-    dv = np.zeros((n, 3, 2), dtype=np.int8)
-    sh = np.zeros((n, 2, 2), dtype=np.int8)
+    v = np.zeros((n, sq.N_VARS), dtype=np.int64)
+    en = np.zeros((n, 3, K), dtype=np.int64)
+    en[:, sq.CELL] = en[:, sq.BULLET] = sq.DEAD
+    dv = np.zeros((n, 2), dtype=np.int64)
+    sh = np.zeros((n, 2), dtype=np.int64)
     for i, g in enumerate(games):
+        v[i, sq.PLAYER] = g.sub_y * 20 + g.sub_x * 2 + int(g.sub_or)
+        v[i, sq.AIR] = 80 * ((g.oxygen + 1) * 2 + int(g.surface)) + 3
+        v[i, sq.GAUGE] = max(g.oxygen, 0) * 10 // 200 * 7 + min(max(g.diver_count, 0), 6)
+        v[i, sq.DIVERS], v[i, sq.OVER] = g.diver_count, int(g.terminal)
+        v[i, sq.LEVEL] = g.ramp_index << 8 | g.move_speed << 5 | g.e_spawn_speed
+        v[i, sq.SHOT_T], v[i, sq.E_TIMER] = g.shot_timer, g.e_spawn_timer
+        v[i, sq.D_TIMER] = g.d_spawn_timer
         enemies = [(f, 0) for f in g.e_fish] + [(s, 1) for s in g.e_subs]
         for k, (e, is_sub) in enumerate(enemies):
             st = e[4] if is_sub else 0
-            en[i, sq.CELL, k] = _pack(e[0], e[1])
-            en[i, sq.CLOCKS, k] = e[3] + (st << 3)
-            en[i, sq.FLAGS, k] = int(e[2]) * sq.E_RIGHT + is_sub * sq.E_SUB + sq.E_ALIVE
+            en[i, sq.CELL, k] = _code(e[0], e[1], e[2])
+            en[i, sq.CLOCKS, k] = is_sub << 7 | e[3] << 4 | st
+            v[i, sq.ROW_RIGHT] |= int(e[2]) << (e[1] - 1)
         free = [k for k in range(K - 1, -1, -1) if k >= len(enemies) or not enemies[k][1]]
         for b, k in zip(g.e_bullets, free, strict=False):
-            en[i, sq.BCELL, k] = _pack(b[0], b[1])
-            en[i, sq.FLAGS, k] += int(b[2]) * sq.B_RIGHT + sq.B_ALIVE
+            en[i, sq.BULLET, k] = _code(b[0], b[1], b[2])
         for j, d in enumerate(g.divers, start=2 - len(g.divers)):
-            dv[i, :, j] = [_pack(d[0], d[1]), d[3], int(d[2]) + 2]
+            dv[i, j] = (_pack(d[0], d[1]) & 255) | int(d[2]) << 8 | sq.ALIVE | d[3] << 10
         for j, b in enumerate(g.f_bullets, start=2 - len(g.f_bullets)):
-            sh[i, :, j] = [_pack(b[0], b[1]), int(b[2]) + 2]
+            sh[i, j] = (_pack(b[0], b[1]) & 255) | int(b[2]) << 8 | sq.ALIVE
     return {
         "vars": torch.from_numpy(v),
-        "enemies": torch.from_numpy(en),
+        "enemies": torch.from_numpy(((en + 128) % 256 - 128).astype(np.int8)),
         "divers": torch.from_numpy(dv),
         "shots": torch.from_numpy(sh),
     }
@@ -320,8 +351,9 @@ def _step(o: OracleEnv, s, action: int, **u):
     return s2, float(r[0]), bool(term[0])
 
 
-def _var(s, col: int) -> int:
-    return int(s["vars"][0, col])
+def _var(s, col: str) -> int:
+    """The original's attribute `col` (one of SCALARS) of env 0 of a torch state."""
+    return int(unpack(s)["vars"][0, SCALARS.index(col)])
 
 
 def test_surfacing_with_six_divers_pays_oxygen_and_leaves_minus_one():
@@ -329,14 +361,14 @@ def test_surfacing_with_six_divers_pays_oxygen_and_leaves_minus_one():
     s = to_torch([o.game])
     s, r, term = _step(o, s, UP)
     assert r == 150 * 10 // 200 and not term
-    assert _var(s, sq.DIVERS) == -1 and _var(s, sq.OXYGEN) == 200
-    assert (_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (1, 19, 5)
+    assert _var(s, "diver_count") == -1 and _var(s, "oxygen") == 200
+    assert (_var(s, "ramp_index"), _var(s, "e_spawn_speed"), _var(s, "move_speed")) == (1, 19, 5)
     assert not Seaquest().observe(s)[0, 8].any()  # an empty diver bar
     # a negative count surfaces freely, and this second ramp also speeds the enemies up
     s, _, _ = _step(o, s, DOWN)
     s, r, term = _step(o, s, UP)
-    assert r == 0 and not term and _var(s, sq.DIVERS) == -2
-    assert (_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (2, 18, 4)
+    assert r == 0 and not term and _var(s, "diver_count") == -2
+    assert (_var(s, "ramp_index"), _var(s, "e_spawn_speed"), _var(s, "move_speed")) == (2, 18, 4)
 
 
 def test_no_ramp_without_ramping():
@@ -348,7 +380,12 @@ def test_no_ramp_without_ramping():
     o.random.feed("step", dict(U_QUIET))
     o.game.act(UP)
     assert from_torch(s)["scalars"][0].tolist() == from_oracle(o.game)["scalars"].tolist()
-    assert (_var(s, sq.DIVERS), _var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)) == (
+    assert (
+        _var(s, "diver_count"),
+        _var(s, "ramp_index"),
+        _var(s, "e_spawn_speed"),
+        _var(s, "move_speed"),
+    ) == (
         1,
         0,
         20,
@@ -360,9 +397,9 @@ def test_surfacing_with_fewer_divers_costs_one_and_with_none_ends():
     o = _game(sub_y=1, diver_count=3, oxygen=17, surface=False)
     s = to_torch([o.game])
     s, r, term = _step(o, s, UP)
-    assert (r, term, _var(s, sq.DIVERS), _var(s, sq.OXYGEN)) == (0, False, 2, 200)
+    assert (r, term, _var(s, "diver_count"), _var(s, "oxygen")) == (0, False, 2, 200)
     s, r, term = _step(o, s, NOOP)  # staying up is no new arrival
-    assert (_var(s, sq.DIVERS), _var(s, sq.RAMP), _var(s, sq.OXYGEN)) == (2, 1, 200)
+    assert (_var(s, "diver_count"), _var(s, "ramp_index"), _var(s, "oxygen")) == (2, 1, 200)
     o = _game(sub_y=1, diver_count=0, surface=False)
     s, r, term = _step(o, to_torch([o.game]), UP)
     assert term and r == 0
@@ -372,9 +409,9 @@ def test_oxygen_runs_out():
     o = _game(sub_y=4, oxygen=1, surface=False)
     s = to_torch([o.game])
     s, _, term = _step(o, s, NOOP)
-    assert not term and _var(s, sq.OXYGEN) == 0
+    assert not term and _var(s, "oxygen") == 0
     s, _, term = _step(o, s, UP)
-    assert term and _var(s, sq.OXYGEN) == -1
+    assert term and _var(s, "oxygen") == -1
     # reaching the surface on the last breath with divers still ends the game
     o = _game(sub_y=1, oxygen=0, diver_count=2, surface=False)
     s, _, term = _step(o, to_torch([o.game]), UP)
@@ -413,12 +450,12 @@ def test_spawn_timers_clash_and_ramp():
     s = to_torch([o.game])
     s, _, _ = _step(o, s, NOOP, enemy_lr=0.2, enemy_sub=0.1, enemy_row=0.3)
     # a sub at the left edge of row 1 + floor(0.3 * 8) = 3, moving right; clocks already ticked
-    assert o.game.e_subs == [[0, 3, True, 4, 9]] and _var(s, sq.E_TIMER) == 6
+    assert o.game.e_subs == [[0, 3, True, 4, 9]] and _var(s, "e_spawn_timer") == 6
     # a fish that would swim against the sub in that row is not spawned; the timer restarts
     o.game.e_spawn_timer = 0
     s = to_torch([o.game])
     s, _, _ = _step(o, s, NOOP, enemy_lr=0.7, enemy_sub=0.9, enemy_row=0.3)
-    assert o.game.e_fish == [] and len(o.game.e_subs) == 1 and _var(s, sq.E_TIMER) == 6
+    assert o.game.e_fish == [] and len(o.game.e_subs) == 1 and _var(s, "e_spawn_timer") == 6
     # same direction is fine: a fish joins the row
     o.game.e_spawn_timer = 0
     s = to_torch([o.game])
@@ -430,7 +467,7 @@ def test_spawn_timers_clash_and_ramp():
     seen = []
     for _ in range(22):
         s, _, _ = _step(o, s, UP)
-        seen.append((_var(s, sq.RAMP), _var(s, sq.E_INTERVAL), _var(s, sq.MOVE)))
+        seen.append((_var(s, "ramp_index"), _var(s, "e_spawn_speed"), _var(s, "move_speed")))
         s, _, _ = _step(o, s, DOWN)
     assert seen[:7] == [(1, 19, 5), (2, 18, 4), (3, 17, 4), (4, 16, 3), (5, 15, 3)] + [
         (6, 14, 2),
@@ -443,16 +480,16 @@ def test_diver_spawn_pickup_cap_and_order():
     o = _game(d_spawn_timer=0, e_spawn_timer=99)
     s = to_torch([o.game])
     s, _, _ = _step(o, s, NOOP, diver_lr=0.9, diver_row=0.99)
-    assert o.game.divers == [[9, 8, False, 4]] and _var(s, sq.D_TIMER) == 29
+    assert o.game.divers == [[9, 8, False, 4]] and _var(s, "d_spawn_timer") == 29
     # two divers on the player's cell with room for one: the newer is taken, the older swims on
     old, new = [4, 6, True, 0], [4, 6, False, 2]
     o = _game(sub_x=4, sub_y=6, surface=False, diver_count=5, divers=[old, new])
     s, _, _ = _step(o, to_torch([o.game]), NOOP)
-    assert _var(s, sq.DIVERS) == 6 and o.game.divers == [[5, 6, True, 5]]
+    assert _var(s, "diver_count") == 6 and o.game.divers == [[5, 6, True, 5]]
     # a diver moving onto the player is picked up too
     o = _game(sub_x=4, sub_y=6, surface=False, divers=[[3, 6, True, 0]])
     s, _, _ = _step(o, to_torch([o.game]), NOOP)
-    assert _var(s, sq.DIVERS) == 1 and int(unpack(s)["divers"][0, 4].sum()) == 0
+    assert _var(s, "diver_count") == 1 and int(unpack(s)["divers"][0, 4].sum()) == 0
 
 
 def test_bullet_and_enemy_list_order():
@@ -491,11 +528,11 @@ def test_facing_and_shot_cooldown():
     obs = Seaquest().observe(s)[0]
     assert bool(obs[0, 3, 6]) and bool(obs[1, 3, 5])  # front at x=6, back behind it
     s, _, _ = _step(o, s, FIRE)
-    assert o.game.f_bullets == [[7, 3, True]] and _var(s, sq.SHOT_T) == 4
+    assert o.game.f_bullets == [[7, 3, True]] and _var(s, "shot_timer") == 4
     s, _, _ = _step(o, s, LEFT)
     for _ in range(3):  # the cooldown blocks firing, and a blocked fire does not move
         s, _, _ = _step(o, s, FIRE)
-        assert len(o.game.f_bullets) <= 1 and _var(s, sq.PX) == 5
+        assert len(o.game.f_bullets) <= 1 and _var(s, "sub_x") == 5
     s, _, _ = _step(o, s, FIRE)
     assert o.game.f_bullets == [[4, 3, False]]  # the first one left the grid meanwhile
     assert bool(Seaquest().observe(s)[0, 1, 3, 6])  # facing left: the back is to the right
@@ -507,7 +544,10 @@ def test_move_interval_ramp_reaches_moving_enemies():
     o.game.e_fish = [[5, 6, True, 0], [2, 3, False, 1]]
     s = to_torch([o.game])
     s, _, _ = _step(o, s, UP)  # the second ramp: move interval 5 -> 4
-    assert _var(s, sq.MOVE) == 4 and sorted(o.game.e_fish) == [[2, 3, False, 0], [6, 6, True, 5]]
+    assert _var(s, "move_speed") == 4 and sorted(o.game.e_fish) == [
+        [2, 3, False, 0],
+        [6, 6, True, 5],
+    ]
     s, _, _ = _step(o, s, NOOP)
     assert sorted(o.game.e_fish) == [[1, 3, False, 4], [6, 6, True, 4]]
 

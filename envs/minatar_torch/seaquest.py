@@ -30,6 +30,20 @@ has run out. Each step, in this order:
 
 A step that ends the game still runs to the end (its kills and surfacing still pay). Fish,
 subs and divers leave a trail in the cell behind them. Actions: all six.
+
+Encodings (chosen so a step is few wide int8 ops; see `Seaquest` for the state layout):
+
+- A grid position is one byte, pos = (row - 1) * 16 + column (rows 1-8), so a column step is +-1
+  and a step off either side leaves a column of 10 or 15 in the low four bits.
+- Enemies and enemy bullets store a *code*: pos when moving right, -pos - 7 when moving left. The
+  low four bits of a code are the column moving right and 9 - column moving left, so every move is
+  code + 1 and an object has left the grid exactly when those bits are 10 or more. A code says its
+  direction by its sign; to compare a cell with the codes of a row, encode it with that row's
+  direction (all enemies in a row move the same way, see the spawn rule). An enemy that is gone
+  holds DEAD; a bullet off the grid stops there (column bits 10).
+- Everything else is a small integer code per env or per slot (the player, its bullets, the
+  divers, the oxygen and surfacing state, the difficulty), so a step of it is a table lookup
+  (tables built in `_tables` from the rules) instead of a chain of small ops.
 """
 
 from __future__ import annotations
@@ -37,7 +51,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .core import DOWN, FIRE, GRID, LEFT, NOOP, RIGHT, UP, State, TorchGame, uniform_int
+from .core import DOWN, FIRE, GRID, LEFT, NOOP, RIGHT, UP, State, TorchGame
 
 MAX_OXYGEN = 200
 START_SPAWN_INTERVAL = 20
@@ -57,30 +71,40 @@ MAX_DIVERS = 6
 # next step spawns before it removes anything: 32. (Without m = 2 ones: <= 4.)
 ENEMY_CAP = 32
 
-# "vars" columns: the player and the game's clocks, one int64 row each; the three countdowns last.
-PX, PY, FACE, OXYGEN, DIVERS, SURFACED, E_INTERVAL, MOVE, RAMP, OVER, SHOT_T, E_TIMER, D_TIMER = (
-    range(13)
-)
-# Positions are packed into one int8 "cell" = (row - 1) * 16 + column: a one-column step is +-1,
-# and a step off either side leaves a column of 10 or 15 in the low four bits.
-# "enemies" fields [4, ENEMY_CAP] int8: CELL, BCELL (the enemy bullet kept in the same slot),
-# CLOCKS (move timer | shot timer << 3) and FLAGS (the bits below).
-CELL, BCELL, CLOCKS, FLAGS = range(4)
-E_RIGHT, E_SUB, E_ALIVE, B_RIGHT, B_ALIVE = 1, 2, 4, 8, 16
-# "divers" fields [3, 2] int8: DCELL, DTIMER, DFLAGS (right | alive << 1); slot 0 the older diver.
-DCELL, DTIMER, DFLAGS = range(3)
-# "shots" fields [2, 2] int8: SCELL, SFLAGS (right | alive << 1); slot 0 the older bullet.
-SCELL, SFLAGS = range(2)
+# "vars" columns, int64 [N, 10]:
+#   PLAYER = py * 20 + px * 2 + (1 if facing right)
+#   AIR = 80 * ((oxygen + 1) * 2 + (1 if at the surface since the last refill)) + 3, oxygen in
+#     -1..200: its block of 80 rows in the "air" table, indexed by AIR + divers (clamped to
+#     -3..6) + 10 below the surface + 20 * (divers picked up: 1 the older, 2 the newer)
+#   DIVERS = the diver count (negative after cashing in six, unbounded below)
+#   LEVEL = ramp index << 8 | move interval << 5 | enemy spawn interval (the difficulty)
+#   OVER = 1 once the game has ended; ROW_RIGHT: bit r set when row r + 1's enemies move right
+#   GAUGE = oxygen // 20 * 7 + clamp(divers, 0, 6): the row of the gauges' observation cells
+#   three countdowns: the shot cooldown, the enemy and the diver spawn timers
+PLAYER, AIR, DIVERS, LEVEL, OVER, ROW_RIGHT, GAUGE, SHOT_T, E_TIMER, D_TIMER = range(10)
+N_VARS = 10
+# "enemies" planes [3, ENEMY_CAP] int8: the enemy's code, its clocks and the code of the bullet it
+# fired (kept in the same slot; one that left the grid stays there, column bits 10).
+# CLOCKS = sub << 7 | move timer << 4 | shot timer.
+CELL, CLOCKS, BULLET = range(3)
+DEAD = 122  # the code of an empty slot: column bits 10, and 123 (after a move) is off-grid too
+UNMATCH = 124  # a target code that no enemy code equals (see _tables)
+# A player bullet is pos byte | right << 8 | 1 << 9, a diver pos byte | right << 8 | 1 << 9 |
+# move timer << 10 (0 for none: bit 9 marks a live one).
+ALIVE = 1 << 9
+SINK = 1000  # observation cells past the 1,000 real ones of an env take what is not shown
+GAUGE_CELLS = slice(790, 900)  # row 9 of channel 7 to row 9 of channel 8
+DIVER_KEYS = 1 + 8 * GRID * 4  # see the "diver_key" table
+_AIR_FIELDS = ("air", "bonus", "delta", "air_over", "up", "gauge", "take_old", "take_new")
 
-_I8 = torch.int8
+_I8, _U8, _I16 = torch.int8, torch.uint8, torch.int16
 
 
 class Seaquest(TorchGame):
     """State (first dim N; every tensor is stored with the env index innermost in memory):
 
-    - vars [N, 13] int64: the columns above. FACE 1 = facing right; SURFACED 1 while the player
-      has been at the surface since the last refill; OVER 1 once the game has ended.
-    - enemies [N, 4, ENEMY_CAP] int8: fish and subs in free slots, in no particular order. Within
+    - vars [N, 10] int64: the columns above.
+    - enemies [N, 3, ENEMY_CAP] int8: fish and subs in free slots, in no particular order. Within
       a row every enemy moves the same way (the spawn rule), and a later enemy never catches up
       with an earlier one: it enters each cell at least one step after it (spawns are >= 1 step
       apart, and >= 15 while the move interval can still shrink; each of its three one-step
@@ -88,10 +112,12 @@ class Seaquest(TorchGame):
       So enemies sharing a cell have distinct move timers, the earliest spawned (first in the
       original's list) holding the lowest, and no two enemies move into one cell in one step.
       Enemy bullets live in the same slots: sub k fires only 11 steps after its last shot or 10
-      after its spawn, and a bullet is gone 10 steps after it was fired.
-    - divers [N, 3, 2] int8: a diver lives < 60 steps and they come every 30, so two at most; a
-      new one shifts the newer into slot 0 (the old slot-0 diver is gone by then).
-    - shots [N, 2, 2] int8: shots are >= 5 steps apart and gone within 10, so two at most.
+      after its spawn, and a bullet is off the grid 10 steps after it was fired, so a firing sub
+      never finds a live bullet in its slot.
+    - divers [N, 2] int64 codes: a diver lives < 60 steps and they come every 30, so two at most;
+      a new one shifts the newer into slot 0 (the old slot-0 diver is gone by then).
+    - shots [N, 2] int64 codes: shots are >= 5 steps apart and gone within 10, so two at most;
+      slot 0 holds the older.
     """
 
     name = "seaquest"
@@ -111,284 +137,582 @@ class Seaquest(TorchGame):
     reset_slots = ()
     step_slots = ("enemy_lr", "enemy_sub", "enemy_row", "diver_lr", "diver_row")
 
-    def reset(self, u: Tensor) -> State:
-        """Every env at the start (no random draws). The tensors are read-only broadcast views."""
-        n, t = u.shape[0], _consts(u.device)
-        return {
-            "vars": t["vars0"].expand(-1, n).t(),
-            "enemies": t["enemies0"].expand(-1, -1, n).permute(2, 0, 1),
-            "divers": t["divers0"].expand(-1, -1, n).permute(2, 0, 1),
-            "shots": t["shots0"].expand(-1, -1, n).permute(2, 0, 1),
-        }
+    def start(self, u: Tensor) -> State:
+        """The start state with batch size 1 (nothing is drawn)."""
+        return dict(_consts(u.device)["start"])
 
-    def step(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
-        # Conventions for speed on CPU: int8 fields, arithmetic blends instead of torch.where on
-        # [K, N] tensors, comparisons against [N]-shaped operands, amin/amax for reductions.
+    def reset(self, u: Tensor) -> State:
+        """Every env at the start, stored env-innermost (the layout the step keeps)."""
+        n = u.shape[0]
+        out = {}
+        for k, v in self.start(u).items():
+            inner = v.permute(*range(1, v.dim()), 0)  # batch last
+            out[k] = (
+                inner.expand(*inner.shape[:-1], n).contiguous().permute(-1, *range(v.dim() - 1))
+            )
+        return out
+
+    def finished(self, s: State) -> Tensor:
+        """bool [N]: the envs whose game is over."""
+        return s["vars"][:, OVER] != 0
+
+    def advance(self, s: State, action: Tensor, u: Tensor) -> tuple[State, Tensor, Tensor]:
         """One long function on purpose: the game's rules run in a fixed order within a step
-        (player, shots, enemies, divers, oxygen, surfacing, spawns, ramp) and the differential
-        test against the original depends on that order, which reads top to bottom here."""
+        (spawns, player, its bullets, divers, enemies, enemy bullets, oxygen and surfacing) and the
+        differential test against the original depends on that order, which reads top to bottom.
+        [K, N] enemy-slot tensors are int8, compared with [N] operands and blended with addcmul;
+        per-env values come from one-dimensional tables (_tables) indexed by small codes."""
         n = action.shape[0]
         b = _batch(action.device, n)
         c = _consts(action.device)
-        v = s["vars"].t()  # [13, N]
-        en = s["enemies"].permute(1, 2, 0)  # [4, K, N]
-        dv = s["divers"].permute(1, 2, 0)  # [3, 2, N]
-        sh = s["shots"].permute(1, 2, 0)  # [2, 2, N]
-        live = v[OVER] == 0
-        ms8 = v[MOVE].to(_I8)
-
-        # 1. spawns (u's columns follow step_slots: enemy_lr < 1/2, enemy_sub < 1/3, diver_lr < 1/2
-        # are coins, enemy_row and diver_row are rows 1-8)
-        coins = (u < c["odds"]).to(_I8).t()
-        right, sub, d_right = coins[0], coins[1], coins[3]
-        rows = (uniform_int(u[:, 2::2], 1, 9) - 1).to(_I8).t()  # enemy_row, diver_row
-        row, d_row = rows[0], rows[1]
-        cell, bcell, clocks, flags = en.unbind(0)
-        alive = (flags & E_ALIVE).bool()
-        e_due = v[E_TIMER] == 0
-        clash = alive & ((cell >> 4) == row) & ((flags & E_RIGHT) != right)
-        add = e_due & ~clash.view(_I8).amax(0).bool()
-        free_first = (alive.view(_I8) * 64 + b["slots"]).amin(0)  # a free slot always exists
-        put = ((b["slots"] == free_first) & add).view(_I8)
-        born_cell = row * 16 + 9 - 9 * right
-        born_clocks = ms8 + (SUB_SHOT_INTERVAL << 3)
-        born_flags = right + 2 * sub + E_ALIVE
-        cell = cell + put * (born_cell - cell)
-        clocks = clocks + put * (born_clocks - clocks)
-        flags = flags + put * ((flags & (B_RIGHT | B_ALIVE)) + born_flags - flags)
-        d_due = v[D_TIMER] == 0
-        new_diver = torch.stack([d_row * 16 + 9 - 9 * d_right, b["five"], d_right + 2])
-        dv = torch.where(d_due, torch.stack([dv[:, 1], new_diver], 1), dv)
-
-        # 2. the player, then its bullets (newest first)
-        fire = (action == FIRE) & (v[SHOT_T] == 0)
-        px = (v[PX] + c["move_x"][action]).clamp_(0, 9)
-        py = (v[PY] + c["move_y"][action]).clamp_(0, 8)
-        turn = c["turn"][action]  # 0 left, 1 right, 2 unchanged
-        face = torch.where(turn == 2, v[FACE], turn)
-        me = ((py - 1) * 16 + px).to(_I8)  # the player's cell (row 0 comes out negative)
-        new_shot = torch.stack([me, face.to(_I8) + 2])
-        sh = torch.where(fire, torch.stack([sh[:, 1], new_shot], 1), sh)
-        s_cell = sh[SCELL] + 2 * (sh[SFLAGS] & 1) - 1
-        s_ok = (sh[SFLAGS] & 2).bool() & _inside(s_cell, b["ten"])
-        ok_old, ok_new = s_ok[0], s_ok[1]
-        alive = (flags & E_ALIVE).bool()
-        is_sub = (flags & E_SUB).bool()
-        mt, st = clocks & 7, clocks >> 3
-        order = (flags & E_SUB) * 4 + mt  # fish before subs, then spawn order (see class doc)
-        hit_new = _first_in_cell(alive & (cell == s_cell[1]) & ok_new, order)
-        alive = alive & ~hit_new
-        got_new = hit_new.view(_I8).amax(0).bool()
-        hit_old = _first_in_cell(alive & (cell == s_cell[0]) & ok_old, order)
-        alive = alive & ~hit_old
-        got_old = hit_old.view(_I8).amax(0).bool()
-        reward = got_new.long() + got_old.long()
-        ok_new, ok_old = ok_new & ~got_new, ok_old & ~got_old
-
-        # 3. divers (the newer one first for the last free place)
-        d_cell, d_flags = dv[DCELL], dv[DFLAGS]
-        d_move = dv[DTIMER] == 0
-        d_next = d_cell + d_move.to(_I8) * (2 * (d_flags & 1) - 1)
-        d_in = _inside(d_next, b["ten"])
-        want = (d_flags & 2).bool() & ((d_cell == me) | (d_move & (d_next == me)))
-        dc = v[DIVERS]
-        take_new = want[1] & (dc < MAX_DIVERS)
-        dc = dc + take_new.long()
-        take_old = want[0] & (dc < MAX_DIVERS)
-        dc = dc + take_old.long()
-        d_keep = (d_flags & 2).bool() & d_in & ~torch.stack([take_old, take_new])
-        d_timer = dv[DTIMER] - 1 + d_move.to(_I8) * (DIVER_MOVE_INTERVAL + 1)
-        dv = torch.stack([d_next, d_timer, (d_flags & 1) + 2 * d_keep.to(_I8)])
-
-        # 4. enemy subs and fish: independent of each other (distinct target cells)
-        e_move = ~mt.bool()
-        e_move8 = e_move.view(_I8)
-        e_dir = flags & E_RIGHT
-        nxt = cell + e_move8 * (2 * e_dir - 1)
-        inside = _inside(nxt, b["ten"])
-        touch = alive & ((cell == me) | (e_move & (nxt == me)))
-        probe = alive & e_move & inside & ~touch
-        down_old = probe & (nxt == s_cell[0]) & ok_old
-        down_new = probe & (nxt == s_cell[1]) & ok_new & ~down_old
-        ok_old = ok_old & ~down_old.view(_I8).amax(0).bool()
-        ok_new = ok_new & ~down_new.view(_I8).amax(0).bool()
-        downed = down_old | down_new
-        reward += downed.view(_I8).sum(0, dtype=_I8).long()
-        over = touch.view(_I8).amax(0).bool()
-        mt = mt - 1 + e_move8 * (ms8 + 1 - mt)
-        due = ~st.bool()
-        fires = alive & is_sub & due
-        st = st - 1 + due.view(_I8) * (SUB_SHOT_INTERVAL + 1)
-        alive = alive & inside & ~downed
-
-        # 5. enemy bullets, slot-aligned with the subs that fire them
-        fires8 = fires.view(_I8)
-        bcell = bcell + fires8 * (nxt - bcell)
-        b_dir = ((flags >> 3) & 1) + fires8 * (e_dir - ((flags >> 3) & 1))
-        b_alive = fires | (flags & B_ALIVE).bool()
-        b_next = bcell + 2 * b_dir - 1
-        over |= (b_alive & ((bcell == me) | (b_next == me))).view(_I8).amax(0).bool()
-        b_alive = b_alive & _inside(b_next, b["ten"])
-
-        # 6. clocks, oxygen and the surface
-        clocks3 = torch.where(fire, SHOT_COOLDOWN, v[SHOT_T]).unsqueeze(0)
-        clocks3 = torch.cat(
-            [
-                clocks3,
-                torch.where(e_due, v[E_INTERVAL], v[E_TIMER]).unsqueeze(0),
-                torch.where(d_due, DIVER_SPAWN_INTERVAL, v[D_TIMER]).unsqueeze(0),
-            ]
+        v = s["vars"].t().unbind(0)
+        player, air, dc, level, rows_right, shot_t, e_timer, d_timer = (
+            v[i] for i in (PLAYER, AIR, DIVERS, LEVEL, ROW_RIGHT, SHOT_T, E_TIMER, D_TIMER)
         )
-        clocks3 = clocks3 - (clocks3 > 0).long()
-        oxygen = v[OXYGEN]
-        over |= oxygen <= 0
-        deep = py > 0
-        oxygen = oxygen - deep.long()
-        was_up = v[SURFACED].bool()
-        arrive = ~deep & ~was_up
-        over |= arrive & (dc == 0)
-        up = arrive & (dc != 0)
-        six = dc == MAX_DIVERS
-        reward += torch.where(up & six, oxygen * 10 // MAX_OXYGEN, 0)
-        dc = torch.where(up, torch.where(six, 0, dc) - 1, dc)
-        oxygen = torch.where(up, MAX_OXYGEN, oxygen)
-        surfaced = (was_up & ~deep) | up
-        ms, e_int, ramp = v[MOVE], v[E_INTERVAL], v[RAMP]
+        cell, clocks, bullet = s["enemies"].permute(1, 2, 0).unbind(0)  # [K, N] each
+        divers = s["divers"].t()  # [2, N]
+        shots = s["shots"].t()  # [2, N]
+
+        # the draws (u's columns follow step_slots) as floor(u * (2, 3, 8, 2, 8)): 0 for the
+        # coins enemy_lr < 1/2, enemy_sub < 1/3, diver_lr < 1/2 (exact in float32), row - 1; as
+        # one key: 0-47 the enemy's draws, 48 * (0-15) the diver's
+        key = ((u * c["draw_scale"]).long() * c["draw_weight"]).sum(1)
+        key_e = key % 48
+        e_due = e_timer == 0
+        # the shot and diver timers with the action
+        tm = torch.add(torch.add(action, shot_t, alpha=6), d_timer, alpha=36)
+        fire, d_due = c["fire"].index_select(0, tm), c["diver_due"].index_select(0, tm)
+        e_reset = c["spawn_reset"].index_select(0, level)
+        move_reset = c["move_reset"].index_select(0, level)
+
+        # 1. spawns: an enemy, unless its row holds one moving the other way; a diver
+        at = torch.add(key_e, rows_right, alpha=48)
+        first, born, flip = (c[k].index_select(0, at) for k in ("first", "born", "flip"))
+        born_clocks = c["fish_clocks"].index_select(0, level) + c["sub_bit"].index_select(0, at)
+        cell, clocks, add = _spawn(cell, clocks, first, born, born_clocks, e_due, flip, b)
+        rows_right = rows_right ^ (c["flip_bit"].index_select(0, at) * add)
+        new_diver = c["diver_spawn"].index_select(0, key)
+        divers = torch.where(d_due, torch.stack([divers[1], new_diver]), divers)
+
+        # 2. the player, then its bullets (newest first) against enemies before they move
+        player = c["player_next"].index_select(0, player * 6 + action)
+        win_right, win_left, ppos, new_shot = (
+            c[k].index_select(0, player) for k in ("win_right", "win_left", "ppos", "new_shot")
+        )
+        shots = torch.where(fire, torch.stack([shots[1], new_shot]), shots)
+        shots = c["shot_move"].index_select(0, shots.reshape(-1)).view(2, n)
+        # the codes of the player's cell and of its bullets' cells in their rows' directions
+        # (UNMATCH off the grid, at the surface, or for no bullet)
+        row_dirs = rows_right << 10
+        me_code = c["encode"].index_select(0, new_shot + row_dirs)
+        s_code = c["encode"].index_select(0, (shots + row_dirs).view(-1)).view(2, n)
+        cell, got = _shoot(cell, clocks, s_code, b)
+
+        # 3. divers on the player's cell now or after their move (1 the older, 2 the newer): who
+        # is picked up is settled with the oxygen below, by the same table row
+        key = c["diver_key"].index_select(0, divers.view(-1)).view(2, n)
+        want = torch.add(ppos, key, alpha=9 * GRID) + b["want_slot"]
+        want = c["want"].index_select(0, want.view(-1)).view(2, n).sum(0)
+        moved = c["diver_next"].index_select(0, divers.view(-1)).view(2, n)
+
+        # 4. enemies, then 5. their bullets; a bullet on the player's cell is none to move onto
+        # (touching comes first), and of two in one cell the older is hit first
+        targets = torch.where(got | (s_code == me_code), UNMATCH, s_code)
+        cell, clocks, bullet, over, downs = _move_enemies(
+            cell, clocks, bullet, me_code, targets, move_reset, win_right, win_left, b
+        )
+        spent = got.view(_I8) | downs
+
+        # 6. clocks, pick-ups, oxygen and the surface: one table row by oxygen, surfaced, depth,
+        # divers held and wanted
+        e_timer = torch.where(e_due, e_reset, e_timer - 1)
+        at = air + c["below"].index_select(0, player) + dc.clamp(-3, MAX_DIVERS)
+        at = torch.add(at, want, alpha=20)
+        air, bonus, delta, air_over, up, gauge, take_old, take_new = (
+            c[k].index_select(0, at) for k in _AIR_FIELDS
+        )
+        divers = torch.where(torch.stack([take_old, take_new]), 0, moved)
+        over = over | air_over
+        dc = dc + delta
         if self.ramping:
-            harder = up & ((e_int > 1) | (ms > 2))
-            ms = ms - (harder & (ms > 2) & (ramp % 2 == 1)).long()
-            e_int = e_int - (harder & (e_int > 1)).long()
-            ramp = ramp + harder.long()
-
-        new_v = torch.cat(
-            [
-                torch.stack([px, py, face, oxygen, dc, surfaced.long(), e_int, ms, ramp]),
-                over.long().unsqueeze(0),
-                clocks3,
-            ]
-        )
-        new_flags = (
-            e_dir + 2 * is_sub.view(_I8) + 4 * alive.view(_I8) + 8 * b_dir + 16 * b_alive.view(_I8)
-        )
-        new_en = torch.stack([nxt, b_next, (mt & 7) + (st << 3), new_flags])
-        s_flags = (sh[SFLAGS] & 1) + 2 * torch.stack([ok_old, ok_new]).to(_I8)
-        new_sh = torch.stack([s_cell, s_flags])
-        live8 = live.view(_I8)
+            level = torch.addcmul(level, up, c["level_up"].index_select(0, level))
+        reward = spent.sum(0, dtype=torch.float32) + bonus
+        shot_t, d_timer = c["shot_timer"].index_select(0, tm), c["diver_timer"].index_select(0, tm)
+        new_v = [player, air, dc, level, over, rows_right, gauge, shot_t, e_timer, d_timer]
         out = {
-            "vars": torch.where(live, new_v, v).t(),
-            "enemies": (en + live8 * (new_en - en)).permute(2, 0, 1),
-            "divers": torch.where(live, dv, s["divers"].permute(1, 2, 0)).permute(2, 0, 1),
-            "shots": torch.where(live, new_sh, s["shots"].permute(1, 2, 0)).permute(2, 0, 1),
+            "vars": torch.stack(new_v).t(),
+            "enemies": torch.stack([cell, clocks, bullet]).permute(2, 0, 1),
+            "divers": divers.t(),
+            "shots": (shots * (spent ^ 1)).t(),
         }
-        reward = torch.where(live, reward, 0).float()
-        return out, reward, out["vars"][:, OVER] != 0
+        return out, reward, over.bool()
 
     def observe(self, s: State) -> Tensor:
+        """[N, 10, 10, 10] bool, a view of a fresh [N, 1024] buffer whose first 1,000 cells per env
+        are the observation: every set cell is one flat index, looked up from a table by the
+        thing's code (SINK, past the 1,000, for what is not shown) plus the env's offset, and all
+        go in with one scatter; the gauges are one copied table row. The index work happens in
+        scratch buffers kept per batch size, so the only large allocation per call is the
+        observation itself."""
         v = s["vars"].t()
         n = v.shape[1]
         b = _batch(v.device, n)
-        en = s["enemies"].permute(1, 2, 0)
-        cell, bcell, flags = en[CELL], en[BCELL], en[FLAGS]
-        dv = s["divers"].permute(1, 2, 0)
-        sh = s["shots"].permute(1, 2, 0)
-        # Everything drawn one cell at a time goes in as flat indices into an [N, 1024] buffer
-        # whose first 1,000 cells per env are the observation (hidden entries land on cell 1000):
-        # player bullets, diver trails and divers (channels 2, 3, 9) ...
-        d_cell, d_flags = dv[DCELL], dv[DFLAGS]
-        d_alive = (d_flags & 2).bool()
-        d_back = d_cell + 1 - 2 * (d_flags & 1)
-        small = torch.cat([sh[SCELL], d_back, d_cell])
-        small_shown = torch.cat(
-            [(sh[SFLAGS] & 2).bool(), d_alive & _inside(d_back, b["ten"]), d_alive]
+        c = _consts(v.device)
+        cell, clocks, bullet = s["enemies"].permute(1, 2, 0).unbind(0)
+        out = b["obs_out"]  # flat views into the scratch, by what they hold
+        # (cell, trail) pairs, one int64 table entry each: fish or sub (channel 5 or 6, trail 3),
+        # the divers (9 and 3), the player (front 0, back 1)
+        code = b["obs_code"]
+        code.copy_(cell.view(_U8))
+        code.add_((clocks < b["zero"]).view(_U8), alpha=256)
+        flat = code.view(-1)
+        torch.index_select(c["enemy_obs"], 0, flat, out=out["enemies"])
+        torch.index_select(c["diver_obs"], 0, s["divers"].t().reshape(-1), out=out["divers"])
+        torch.index_select(c["player_obs"], 0, v[PLAYER], out=out["player"])
+        # single cells: enemy bullets (channel 4), the player's bullets (channel 2)
+        code.copy_(bullet.view(_U8))
+        torch.index_select(c["bullet_obs"], 0, flat, out=out["bullets"])
+        torch.index_select(c["shot_obs"], 0, s["shots"].t().reshape(-1), out=out["shots"])
+        b["obs_pairs"].add_(b["base_pairs"])
+        b["obs_singles"].add_(b["base32"])
+        at = b["obs_at"]
+        at.copy_(b["obs_all"])
+        buf = torch.zeros(n * 1024, dtype=_U8, device=v.device)
+        buf.scatter_(0, at, b["ones"])
+        obs = buf.view(n, 1024)
+        # the oxygen and diver gauges: row 9 of channel 7 to row 9 of channel 8 (nothing else
+        # is ever set in between) as one copied table row
+        obs[:, GAUGE_CELLS].copy_(c["gauge_obs"].index_select(0, v[GAUGE]))
+        return obs[:, : 10 * GRID * GRID].view(n, 10, GRID, GRID).view(torch.bool)
+
+
+def _spawn(
+    cell: Tensor,
+    clocks: Tensor,
+    first: Tensor,
+    born: Tensor,
+    born_clocks: Tensor,
+    due: Tensor,
+    flip: Tensor,
+    b: dict[str, Tensor],
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(cell, clocks, [N] whether an enemy spawned): in the first free slot, if the spawn is due
+    and the row is empty or moves its way (`flip`: the row's direction differs). The row holds
+    an enemy when one of its codes lies in the row's ten codes from `first` + 128 (a byte
+    difference below -118)."""
+    taken = ((cell - first) < b["c118"]).view(_I8).amax(0)
+    add = due.view(_I8) > (taken & flip)
+    rank = (cell == b["dead"]).view(_I8)
+    rank.mul_(b["slot_weight"])  # free slots, the first highest
+    put = rank == rank.amax(0)  # a free slot always exists
+    put &= add
+    put8 = put.view(_I8)
+    return torch.addcmul(cell, put8, born), torch.addcmul(clocks, put8, born_clocks - clocks), add
+
+
+def _shoot(
+    cell: Tensor, clocks: Tensor, s_code: Tensor, b: dict[str, Tensor]
+) -> tuple[Tensor, Tensor]:
+    """(cell, [2, N] whether each player bullet hit): the newer bullet (s_code[1]) first, each
+    removing the first enemy in its cell (fish before subs, then the lower move timer)."""
+    inv_order = (~clocks).view(_U8)  # higher for the one to hit first
+    hit_new, got_new = _first_hit(cell == s_code[1], inv_order)
+    there = cell == s_code[0]
+    there &= ~hit_new
+    hit_old, got_old = _first_hit(there, inv_order)
+    hit_new |= hit_old
+    cell = torch.addcmul(cell, hit_new.view(_I8), cell - b["dead0"], value=-1)
+    return cell, torch.stack([got_old, got_new])
+
+
+def _move_enemies(
+    cell: Tensor,
+    clocks: Tensor,
+    bullet: Tensor,
+    me_code: Tensor,
+    targets: Tensor,
+    move_reset: Tensor,
+    win_right: Tensor,
+    win_left: Tensor,
+    b: dict[str, Tensor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Rules 4 and 5: (cell, clocks, bullet, [N] game over, [2, N] player bullets spent). An
+    enemy touching the player before or after its move ends the game; one moving onto a target
+    (a player bullet's code) takes it; one leaving the grid is gone. A due sub (not shot) fires
+    from where it now is into its own bullet slot (whose bullet, if any, has left the grid: its
+    code's column bits stay 10, no window matches it); enemy bullets touching the player before
+    or after their move end the game."""
+    fires = (clocks & b["c143"]) == b["c128"]  # a sub, shot timer out
+    fires &= cell != b["dead"]
+    moves = ((clocks & b["c112"]) == b["zero"]).view(_I8)
+    nxt = cell + moves
+    touch = cell == me_code
+    touch |= nxt == me_code
+    down = nxt == targets.unsqueeze(1)  # [2, K, N]
+    down[1] &= ~down[0]  # both in one cell: the older is taken (one enemy per cell moves in)
+    spent = down.view(_I8).amax(1)
+    gone = (nxt & b["c15"]) >= b["ten"]
+    gone |= down[0]
+    gone |= down[1]
+    del down
+    new_cell = torch.addcmul(nxt, gone.view(_I8), nxt - b["dead0"], value=-1)
+    del gone
+    due = ((clocks & b["c15"]) == b["zero"]).view(_I8)
+    new_clocks = clocks - b["c17"]
+    new_clocks.add_(due, alpha=11)
+    new_clocks.addcmul_(moves, move_reset)
+    del due, moves
+    bullet = torch.addcmul(bullet, fires.view(_I8), nxt - bullet)
+    del fires, nxt
+    near = (bullet - win_right) < b["c126"]
+    near |= (bullet - win_left) < b["c126"]
+    near |= touch
+    over = near.view(_I8).amax(0)
+    del near, touch
+    bullet = bullet + ((bullet & b["c15"]) < b["ten"]).view(_I8)  # one off the grid stays
+    return new_cell, new_clocks, bullet, over, spent
+
+
+def _first_hit(there: Tensor, inv_order: Tensor) -> tuple[Tensor, Tensor]:
+    """([K, N] one-hot of the slot in `there` with the highest `inv_order`, [N] whether any)."""
+    rank = there.view(_U8) * inv_order  # > 0 where there (inv_order is never 0)
+    top = rank.amax(0)
+    hit = rank == top
+    hit &= there
+    return hit, top != 0
+
+
+def _tables() -> dict[str, list]:
+    """Lookup tables from the rules and the encodings above, as lists (see _consts)."""
+    t: dict[str, list] = {}
+    # the player by code = py * 20 + px * 2 + face: its move by code * 6 + action; the enemy
+    # bullet windows, py * 10 + px, 10 below the surface, its new bullet's code; observation
+    for k in ("player_next", "win_right", "win_left", "ppos", "below", "new_shot", "player_obs"):
+        t[k] = []
+    for code in range(9 * 2 * GRID):
+        py, px, face = code // 20, code // 2 % GRID, code % 2
+        for a in range(6):
+            x, y, f = px, py, face
+            if a == LEFT:
+                x, f = max(0, px - 1), 0
+            elif a == RIGHT:
+                x, f = min(GRID - 1, px + 1), 1
+            elif a == UP:
+                y = max(0, py - 1)
+            elif a == DOWN:
+                y = min(8, py + 1)
+            t["player_next"].append(y * 20 + x * 2 + f)
+        pos = (py - 1) * 16 + px
+        # an enemy bullet's code c touches the player's cell p now or after its move when
+        # c - (p - 1) is 0 or 1 (moving right) or c - (-p - 8) is (moving left); none at row 0.
+        # Windows + 128, so that the byte difference c - w is below -126 (-128 or -127) then.
+        win_r = (pos - 1 if py > 0 else UNMATCH) + 128
+        win_l = (-pos - 8 if py > 0 else UNMATCH) + 128
+        t["win_right"].append(_i8(win_r))
+        t["win_left"].append(_i8(win_l))
+        t["ppos"].append(py * GRID + px)
+        t["below"].append(10 if py > 0 else 0)
+        t["new_shot"].append((pos & 255) | face << 8 | ALIVE)
+        back = (px - 1 if face else px + 1) % GRID
+        t["player_obs"].append(_pair(py * GRID + px, 100 + py * GRID + back))
+    # player bullets by code: moved one cell (0 once off the grid); the code of the cell a live
+    # bullet (or the player) is on, in its row's direction under the row mask r: encode[r << 10
+    # | code]; observation cells
+    t["shot_move"], t["shot_obs"] = [], []
+    for code in range(1 << 10):
+        p, right, alive = _i8(code & 255), code >> 8 & 1, code & ALIVE
+        q = p + (1 if right else -1)
+        t["shot_move"].append((q & 255) | code & ~255 if alive and q & 15 < GRID else 0)
+        on = alive and p & 15 < GRID
+        t["shot_obs"].append(200 + ((p >> 4) + 1) * GRID + (p & 15) if on else SINK)
+    t["encode"] = []
+    for r in range(256):
+        for code in range(1 << 10):
+            p, alive = _i8(code & 255), code & ALIVE
+            on_grid = alive and 0 <= p and p & 15 < GRID and p >> 4 < 8
+            right = r >> (p >> 4) & 1 if on_grid else 0
+            t["encode"].append((p if right else -p - 7) if on_grid else UNMATCH)
+    # enemy spawn by row mask * 48 + draw key (floor(2u) + 2 floor(3u) + 6 floor(8u) of the
+    # enemy_lr, enemy_sub and enemy_row draws: 0 is right, 0 a sub): the code of the row's
+    # column-0 or column-9 entry in the row's direction, the newcomer's code - DEAD, whether the
+    # row must be empty (its direction differs), the row's bit to flip, the sub bit of the clocks
+    for k in ("first", "born", "flip", "flip_bit", "sub_bit"):
+        t[k] = []
+    for r in range(256):
+        for key in range(48):
+            right, sub, row = key % 2 == 0, key // 2 % 3 == 0, key // 6
+            row_right = r >> row & 1
+            flip = int(row_right != right)
+            t["first"].append(_i8((row * 16 if row_right else -16 - row * 16) + 128))
+            t["born"].append(_i8((row * 16 if right else -16 - row * 16) - DEAD))
+            t["flip"].append(flip)
+            t["flip_bit"].append((1 << row) * flip)
+            t["sub_bit"].append(-128 * sub)
+    # divers by code: a key for the pick-up (0 for none, else 1 + (its row - 1) * 40 + column * 4
+    # + right * 2 + moving this step), the code after the move, observation cells; and whether
+    # the diver with a key is on the player's cell now or after its move, by slot * DIVER_KEYS *
+    # 90 + key * 90 + py * 10 + px (1 for the older slot, 2 for the newer)
+    t["diver_key"], t["diver_next"], t["diver_obs"] = [], [], []
+    for code in range(1 << 13):
+        p, right, alive, timer = _i8(code & 255), code >> 8 & 1, code & ALIVE, code >> 10
+        q = p + (1 if right else -1) if timer == 0 else p
+        moving = int(timer == 0)
+        key = 1 + (p >> 4) * 40 + (p & 15) * 4 + right * 2 + moving
+        t["diver_key"].append(key if alive and p & 15 < GRID and 0 <= p >> 4 < 8 else 0)
+        on = alive and q & 15 < GRID
+        later = (
+            (q & 255)
+            | code & (ALIVE | 1 << 8)
+            | (DIVER_MOVE_INTERVAL if timer == 0 else timer - 1) << 10
         )
-        # ... enemy trails, enemy bullets, fish and subs (channels 3, 4, 5 or 6)
-        e_alive = (flags & E_ALIVE).bool()
-        e_back = cell + 1 - 2 * (flags & E_RIGHT)
-        big_at = _grid_index(torch.stack([e_back, bcell, cell])) + b["big_base"]
-        big_at[2] += (flags & E_SUB).to(torch.int16) * 50  # E_SUB is 2: subs 100 further on
-        big_shown = torch.stack(
-            [e_alive & _inside(e_back, b["ten"]), (flags & B_ALIVE).bool(), e_alive]
+        t["diver_next"].append(later if on else 0)
+        if not (alive and p & 15 < GRID and 0 <= p >> 4 < 8):
+            t["diver_obs"].append(_pair(SINK, SINK))
+            continue
+        y, x = (p >> 4) + 1, p & 15
+        tx = x - 1 if right else x + 1
+        t["diver_obs"].append(
+            _pair(900 + y * GRID + x, 300 + y * GRID + tx if 0 <= tx < GRID else SINK)
         )
-        buf = torch.zeros(n * 1024, dtype=torch.bool, device=v.device)
-        small_at = _grid_index(small) + b["small_base"]
-        for at, shown in ((small_at, small_shown), (big_at, big_shown)):
-            flat = (at * shown.to(torch.int16)).long() + b["env_hidden"]
-            buf.index_fill_(0, flat.view(-1), True)
-        me = v[PY] * GRID + v[PX]
-        player = torch.stack([me, me + 100 + 1 - 2 * v[FACE]])  # facing right: back to the left
-        buf.index_fill_(0, (player + b["env_base"]).view(-1), True)
-        obs = buf.view(n, 1024)[:, :1000].view(n, 10, GRID, GRID)
-        cols = b["cols"]
-        obs[:, 7, 9] = cols < (v[OXYGEN].clamp(min=0) * 10 // MAX_OXYGEN).unsqueeze(1)
-        obs[:, 8, 9] = (cols >= 9 - v[DIVERS].unsqueeze(1)) & (cols < 9)
-        return obs
+    # a new diver by the draw key // 48 = floor(2u) + 2 floor(8u) of diver_lr and diver_row
+    t["diver_spawn"] = [
+        (row * 16 + (0 if right else 9)) | right << 8 | ALIVE | DIVER_MOVE_INTERVAL << 10
+        for row in range(8)
+        for right in (1, 0)
+        for _ in range(48)
+    ]
+    key = 0
+    t["want"] = [0] * (2 * DIVER_KEYS * 90)
+    for y in range(1, 9):
+        for x in range(GRID):
+            for right in (0, 1):
+                for moving in (0, 1):
+                    key += 1
+                    after = x + (1 if right else -1) * moving
+                    for slot in (0, 1):
+                        for px in {x, after} & set(range(GRID)):
+                            t["want"][(slot * DIVER_KEYS + key) * 90 + y * GRID + px] = slot + 1
+    # pick-ups, oxygen and surfacing by AIR + 10 below the surface + divers held (-3 for any
+    # count below -2) + 20 * wanted (1 the older, 2 the newer; never with an arrival): the new
+    # AIR, reward, change of the diver count, game over, surfaced with divers, new GAUGE, and
+    # whether the older and the newer diver are picked up
+    for k in _AIR_FIELDS:
+        t[k] = []
+    for air in range(2 * (MAX_OXYGEN + 2)):
+        oxygen, surfaced = air // 2 - 1, air % 2
+        for wanted in range(4):
+            for deep in (0, 1):
+                for held in range(-3, MAX_DIVERS + 1):
+                    take_new = wanted >> 1 and held < MAX_DIVERS
+                    take_old = wanted & 1 and held + take_new < MAX_DIVERS
+                    dc = held + take_new + take_old
+                    over, up, bonus, delta, o, sf = oxygen <= 0, 0, 0, 0, oxygen, surfaced
+                    if deep:
+                        o, sf = max(oxygen - 1, -1), 0
+                    elif not surfaced:
+                        if dc == 0:
+                            over = True
+                        else:
+                            up, sf, o = 1, 1, MAX_OXYGEN
+                            bonus = oxygen * 10 // MAX_OXYGEN if dc == MAX_DIVERS else 0
+                            delta = -1 - (MAX_DIVERS if dc == MAX_DIVERS else 0)
+                    new_air = 80 * ((o + 1) * 2 + sf) + 3
+                    gauge = max(o, 0) * GRID // MAX_OXYGEN * 7 + max(dc + delta, 0)
+                    row = (new_air, bonus, dc - held + delta, over, up, gauge, take_old, take_new)
+                    for k, x in zip(_AIR_FIELDS, row, strict=True):
+                        t[k].append(int(x))
+    # the gauges by GAUGE: cells GAUGE_CELLS (row 9 of channel 7, oxygen // 20 cells from the
+    # left, to row 9 of channel 8, the divers held ending at column 8)
+    t["gauge_obs"] = []
+    for level in range(GRID + 1):
+        for held in range(MAX_DIVERS + 1):
+            row = [0] * (GAUGE_CELLS.stop - GAUGE_CELLS.start)
+            for x in range(level):
+                row[x] = 1
+            for x in range(9 - held, 9):
+                row[100 + x] = 1
+            t["gauge_obs"].append(row)
+    # the shot cooldown, firing, the diver spawn timer and its running out, by action + 6 * shot
+    # timer + 36 * diver timer
+    for k in ("shot_timer", "fire", "diver_timer", "diver_due"):
+        t[k] = []
+    for d in range(128):
+        for shot in range(SHOT_COOLDOWN + 1):
+            for a in range(6):
+                fire = a == FIRE and shot == 0
+                new_shot = SHOT_COOLDOWN - 1 if fire else max(shot - 1, 0)
+                new_d = DIVER_SPAWN_INTERVAL - 1 if d == 0 else d - 1
+                t["shot_timer"].append(new_shot)
+                t["fire"].append(fire)
+                t["diver_timer"].append(new_d)
+                t["diver_due"].append(d == 0)
+    # difficulty by level = ramp << 8 | move interval << 5 | spawn interval: spawn interval - 1,
+    # a new fish's clocks, (move interval + 1) << 4, the change of level on surfacing
+    for k in ("spawn_reset", "fish_clocks", "move_reset", "level_up"):
+        t[k] = []
+    for level in range(64 << 8):
+        ramp, ms, e = level >> 8, level >> 5 & 7, level & 31
+        t["spawn_reset"].append(max(e - 1, 0))
+        t["fish_clocks"].append(_i8(ms << 4 | SUB_SHOT_INTERVAL))
+        t["move_reset"].append(_i8((ms + 1) << 4))
+        if e > 1 or ms > 2:
+            ms2 = ms - 1 if ms > 2 and ramp % 2 else ms
+            e2 = e - 1 if e > 1 else e
+            t["level_up"].append(min(ramp + 1, 63) << 8 | ms2 << 5 | e2)
+        else:
+            t["level_up"].append(level)
+        t["level_up"][-1] -= level
+    # observation cells: enemy code byte (+ 256 for a sub) -> (its cell, its trail); bullets
+    t["enemy_obs"], t["bullet_obs"] = [], []
+    for sub in (0, 1):
+        for c8 in range(256):
+            pos, right = _decode(_i8(c8))
+            if pos is None:
+                t["enemy_obs"].append(_pair(SINK, SINK))
+                continue
+            y, x = (pos >> 4) + 1, pos & 15
+            tx = x - 1 if right else x + 1
+            trail = 300 + y * GRID + tx if 0 <= tx < GRID else SINK
+            t["enemy_obs"].append(_pair((600 if sub else 500) + y * GRID + x, trail))
+    for c8 in range(256):
+        pos, _ = _decode(_i8(c8))
+        t["bullet_obs"].append(SINK if pos is None else 400 + ((pos >> 4) + 1) * GRID + (pos & 15))
+    return t
 
 
-def _inside(c: Tensor, ten: Tensor) -> Tensor:
-    """Whether packed cells lie on the grid: their column (low four bits) is 0-9, not 10 or 15.
-    `ten` is an [N] int8 tensor of 10s (comparing with a broadcast scalar is slow on CPU)."""
-    return (c & 15) < ten
+def _bytes(values: list[int]) -> int:
+    """Small signed values as the bytes of one int32 (4) or int64 (8), first value lowest."""
+    word = sum((x & 255) << (8 * i) for i, x in enumerate(values))
+    bits = 8 * len(values)
+    return word - (1 << bits) if word >> (bits - 1) else word
 
 
-def _grid_index(c: Tensor) -> Tensor:
-    """int16 row * 10 + column of packed cells (garbage, but in range, off the grid)."""
-    return ((c >> 4) * GRID + (c & 15) + GRID).to(torch.int16)
+def _pair(cell: int, trail: int) -> int:
+    """Two flat cell indices as one int64 (read back as an int32 pair, low word first)."""
+    return cell | trail << 32
 
 
-def _first_in_cell(there: Tensor, order: Tensor) -> Tensor:
-    """[K, N] one-hot of the lowest `order` among the slots in `there` (none if none)."""
-    key = order + 64 * (~there).view(_I8)
-    low = key.amin(0)
-    return there & (key == low)
+def _i8(x: int) -> int:
+    """x as a signed byte."""
+    return (x + 128) % 256 - 128
 
 
-_CACHE: dict[torch.device, dict[str, Tensor]] = {}
+def _decode(code: int) -> tuple[int | None, bool]:
+    """(pos, moving right) of an on-grid enemy or bullet code, (None, _) for any other byte."""
+    right = code >= 0
+    pos = code if right else -code - 7
+    if code == DEAD or pos & 15 >= GRID or not 0 <= pos >> 4 < 8:
+        return None, right
+    return pos, right
+
+
+_CACHE: dict[torch.device, dict] = {}
 _BATCH: dict[tuple[torch.device, int], dict[str, Tensor]] = {}
+_TABLE_DTYPES = {
+    "encode": _I8,
+    "first": _I8,
+    "born": _I8,
+    "flip": _I8,
+    "sub_bit": _I8,
+    "fish_clocks": _I8,
+    "move_reset": _I8,
+    "win_right": _I8,
+    "win_left": _I8,
+    "air": _I16,
+    "want": _I8,
+    "bonus": _I8,
+    "delta": _I8,
+    "air_over": _I8,
+    "up": _I8,
+    "gauge": _I8,
+    "take_old": torch.bool,
+    "take_new": torch.bool,
+    "fire": torch.bool,
+    "diver_due": torch.bool,
+    "bullet_obs": torch.int32,
+    "shot_obs": torch.int32,
+    "gauge_obs": _U8,
+}
 
 
-def _consts(device: torch.device) -> dict[str, Tensor]:
-    """Start-state templates on `device` (built once per device)."""
+def _consts(device: torch.device) -> dict:
+    """Tables and the batch-1 start state on `device` (built once per device)."""
     if device not in _CACHE:
-        vars0 = [0] * 13
-        vars0[PX], vars0[OXYGEN], vars0[SURFACED] = 5, MAX_OXYGEN, 1
-        vars0[E_INTERVAL] = vars0[E_TIMER] = START_SPAWN_INTERVAL
-        vars0[D_TIMER], vars0[MOVE] = DIVER_SPAWN_INTERVAL, START_MOVE_INTERVAL
-        # per full-set action (NOOP, LEFT, UP, RIGHT, DOWN, FIRE): column and row step, facing
+        t = {
+            k: torch.tensor(x, dtype=_TABLE_DTYPES.get(k, torch.int64), device=device)
+            for k, x in _tables().items()
+        }
+        vars0 = [0] * N_VARS
+        vars0[PLAYER], vars0[AIR] = 5 * 2, 80 * ((MAX_OXYGEN + 1) * 2 + 1) + 3
+        vars0[GAUGE] = GRID * 7
+        vars0[LEVEL] = START_MOVE_INTERVAL << 5 | START_SPAWN_INTERVAL
+        vars0[E_TIMER], vars0[D_TIMER] = START_SPAWN_INTERVAL, DIVER_SPAWN_INTERVAL
+        enemies0 = torch.tensor([DEAD, 0, DEAD], dtype=_I8, device=device)
         _CACHE[device] = {
-            "move_x": torch.tensor([0, -1, 0, 1, 0, 0], device=device),
-            "move_y": torch.tensor([0, 0, -1, 0, 1, 0], device=device),
-            "turn": torch.tensor([2, 0, 2, 1, 2, 2], device=device),
-            "odds": torch.tensor([0.5, 1 / 3, 0.0, 0.5, 0.0], device=device),
-            "vars0": torch.tensor(vars0, device=device).view(13, 1),
-            "enemies0": torch.zeros(4, ENEMY_CAP, 1, dtype=_I8, device=device),
-            "divers0": torch.zeros(3, 2, 1, dtype=_I8, device=device),
-            "shots0": torch.zeros(2, 2, 1, dtype=_I8, device=device),
+            **t,
+            "draw_scale": torch.tensor([2.0, 3.0, 8.0, 2.0, 8.0], device=device),
+            "draw_weight": torch.tensor([1, 2, 6, 48, 96], device=device),
+            "start": {
+                "vars": torch.tensor([vars0], device=device),
+                "enemies": enemies0.view(1, 3, 1).expand(1, 3, ENEMY_CAP).contiguous(),
+                "divers": torch.zeros(1, 2, dtype=torch.int64, device=device),
+                "shots": torch.zeros(1, 2, dtype=torch.int64, device=device),
+            },
         }
     return _CACHE[device]
 
 
-def _batch(device: torch.device, n: int) -> dict[str, Tensor]:
-    """Constants shaped for a batch of n envs (env innermost), built once per device and n."""
+def _batch(device: torch.device, n: int) -> dict:
+    """Constants shaped for a batch of n envs (compares of [K, N] int8 with an [N] operand are
+    several times faster than with a scalar) and observe's scratch, built once per device and n."""
     key = (device, n)
     if key not in _BATCH:
+
+        def full(v: int, dtype: torch.dtype = _I8) -> Tensor:
+            return torch.full((n,), v, dtype=dtype, device=device)
+
+        def scalar(v: int) -> Tensor:
+            return torch.tensor(v, dtype=_I8, device=device)
+
+        weight = torch.arange(ENEMY_CAP, 0, -1, dtype=_I8, device=device)
+        base = torch.arange(n, device=device) * 1024
         k = ENEMY_CAP
-
-        def rows(values: list[int], dtype: torch.dtype) -> Tensor:
-            col = torch.tensor(values, dtype=dtype, device=device).view(-1, 1)
-            return col.expand(-1, n).contiguous()
-
-        # observation channel offsets, less the hidden cell 1000 (added back with env_hidden)
-        small = [200 - 1000] * 2 + [300 - 1000] * 2 + [900 - 1000] * 2
-        big = torch.tensor([300, 400, 500], dtype=torch.int16, device=device) - 1000
-        env_base = torch.arange(n, device=device) * 1024
+        # observe's scratch: (cell, trail) pairs for the enemies, divers and player; single cells
+        # for enemy and player bullets; all of them as int64
+        n_pairs, n_singles = 2 * (k + 3) * n, (k + 2) * n
+        obs_all = torch.empty(n_pairs + n_singles, dtype=torch.int32, device=device)
+        pairs, singles = obs_all[:n_pairs], obs_all[n_pairs : n_pairs + n_singles]
         _BATCH[key] = {
-            "slots": rows(list(range(k)), _I8),
-            "five": torch.full((n,), DIVER_MOVE_INTERVAL, dtype=_I8, device=device),
-            "ten": torch.full((n,), 10, dtype=_I8, device=device),
-            "small_base": rows(small, torch.int16),
-            "big_base": big.view(3, 1, 1).expand(3, k, n).contiguous(),
-            "env_base": env_base,
-            "env_hidden": env_base + 1000,
-            "cols": torch.arange(GRID, device=device),
+            "ten": full(GRID),
+            "c118": full(-118),
+            "c126": full(-126),
+            "zero": full(0),
+            "dead": full(DEAD),
+            "dead0": scalar(DEAD),
+            "c128": full(-128),
+            "c15": scalar(15),
+            "c112": scalar(112),
+            "c143": scalar(_i8(143)),
+            "c17": scalar(17),
+            "shot_reset": full(SHOT_COOLDOWN - 1, torch.int64),
+            "diver_reset": full(DIVER_SPAWN_INTERVAL - 1, torch.int64),
+            "slot_weight": weight.view(-1, 1).expand(-1, n).contiguous(),
+            "want_slot": torch.tensor([[0], [DIVER_KEYS * 90]], device=device),
+            "base32": base.int(),
+            "base_pairs": base.int().repeat_interleave(2),
+            "obs_all": obs_all,
+            "obs_pairs": pairs.view(-1, 2 * n),
+            "obs_singles": singles.view(-1, n),
+            # where each lookup writes: int64 (cell, trail) pairs, int32 single cells
+            "obs_out": {
+                "enemies": pairs[: k * 2 * n].view(torch.int64),
+                "divers": pairs[k * 2 * n : (k + 2) * 2 * n].view(torch.int64),
+                "player": pairs[(k + 2) * 2 * n :].view(torch.int64),
+                "bullets": singles[: k * n],
+                "shots": singles[k * n :],
+            },
+            "obs_at": torch.empty(obs_all.shape, dtype=torch.int64, device=device),
+            "obs_code": torch.empty(k, n, dtype=torch.int32, device=device),
+            "ones": torch.ones(obs_all.shape, dtype=_U8, device=device),
         }
     return _BATCH[key]
