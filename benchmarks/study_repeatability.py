@@ -7,7 +7,7 @@
 Real studies: the runs of several study directories with the same configuration but disjoint
 seeds (`--seed-start`) are pooled; for each size n, `--draws` times, the pooled seeds are split
 into two disjoint random sets of n, each set's runs are fitted by the robust front
-(rlnoise.study.front; cells that lack one of the set's seeds are left out) and the pair is
+(rlnoise.study.front) on the (B, lr) cells that every pooled seed ran, and the pair is
 compared: |log(B_crit_a / B_crit_b)|, whether it is within 25% (the issue's goal), and whether
 each one's 90% interval covers the other's estimate. Draws reuse seeds, so they are not
 independent; read the shares as estimates from a few real seeds.
@@ -51,8 +51,18 @@ def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int)
     t = studies[0].cfg.top_target
     runs = [r for s in studies for r in s.runs]
     seeds = sorted({r.seed for r in runs})
+    # the lr grid's widenings depend on each study's results: keep the (B, lr) cells that every
+    # pooled seed ran, so that both halves of a split see the same grid
+    cell_seeds: dict = {}
+    for r in runs:
+        cell_seeds.setdefault((r.batch_size, r.k), set()).add(r.seed)
+    common = {c for c, ss in cell_seeds.items() if len(ss) == len(seeds)}
+    dropped = len(runs)
+    runs = [r for r in runs if (r.batch_size, r.k) in common]
+    dropped -= len(runs)
     rng = np.random.default_rng(seed)
-    out = {"studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": []}
+    out = {"studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
+           "cells": len(common), "runs_outside_common_cells": dropped}  # fmt: skip
     for n in sizes:
         if 2 * n > len(seeds):
             continue
@@ -121,7 +131,10 @@ def main() -> None:
         sizes = [int(x) for x in a.sizes.split(",")]
         result["real"] = real(a.studies, sizes, a.draws, a.n_boot, a.seed)
         r = result["real"]
-        print(f"real: {len(r['seeds'])} pooled seeds from {', '.join(r['studies'])}")
+        print(
+            f"real: {len(r['seeds'])} pooled seeds from {', '.join(r['studies'])}; {r['cells']}"
+            f" (B, lr) cells that all ran ({r['runs_outside_common_cells']} runs outside them)"
+        )
         for s in r["sizes"]:
             print(
                 f"  {s['seeds_per_study']} seeds per study, {s['draws']} split draws: rms"
