@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks._machine import machine_line
 from rlnoise.files import atomic_write_json
 from rlnoise.study.analysis import front_cells
-from rlnoise.study.front import fit_front, percentile_interval
+from rlnoise.study.front import fit_front, percentile_interval, pooled_residuals
 from rlnoise.study.store import load_study
 from rlnoise.study.synthetic import coverage, repeat_agreement
 
@@ -61,7 +61,8 @@ def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int)
     runs = [r for r in runs if (r.batch_size, r.k) in common]
     dropped -= len(runs)
     rng = np.random.default_rng(seed)
-    out = {"studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
+    resid = pooled_residuals(list(front_cells(runs, t).values()))
+    out = {"seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
            "cells": len(common), "runs_outside_common_cells": dropped}  # fmt: skip
     for n in sizes:
         if 2 * n > len(seeds):
@@ -133,7 +134,8 @@ def main() -> None:
         r = result["real"]
         print(
             f"real: {len(r['seeds'])} pooled seeds from {', '.join(r['studies'])}; {r['cells']}"
-            f" (B, lr) cells that all ran ({r['runs_outside_common_cells']} runs outside them)"
+            f" (B, lr) cells that all ran ({r['runs_outside_common_cells']} runs outside them);"
+            f" seed noise: sd of log S about each cell's mean {r['seed_noise_sd_log_s']:.3f}"
         )
         for s in r["sizes"]:
             print(

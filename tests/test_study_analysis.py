@@ -144,6 +144,19 @@ def test_the_front_point_takes_its_runs_from_the_lr_nearest_the_fit():
     assert f.steps < 40  # the parabola's minimum
 
 
+def test_a_b_crit_at_the_edge_of_the_batch_sizes_is_flagged():
+    cfg = dataclasses.replace(CFG, n_envs=(1, 4, 16, 64), targets=(100.0,), seeds=3)
+    # S = 20 (1 + 100/B) with B = 128 n: B_crit = 100, below the smallest B (128)
+    fit = analyse(cfg, records(cfg, _shaped_table({1: 36, 4: 24, 16: 21, 64: 20})), 100).fits[0]
+    assert fit.ok and fit.b_crit < 256
+    assert any("smallest batch size on the front" in n for n in fit.notes)
+    assert not any("largest batch size" in n for n in fit.notes)
+    # B_crit = 512 inside 128..8,192: no such note
+    ideal = {1: 100, 4: 40, 16: 25, 64: 21.2}
+    fit = analyse(cfg, records(cfg, _shaped_table(ideal)), n_boot=100).fits[0]
+    assert not any("batch size on the front" in n for n in fit.notes)
+
+
 def test_noise_up_to_gives_a_lower_bound_where_the_signal_is_lost():
     hist = [
         {"update": u, **{p: {"grad_sq": -0.05 + 0.01 * u, "trace": 5.0} for p in ("policy", "value", "total")}}

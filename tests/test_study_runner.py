@@ -153,7 +153,7 @@ def test_the_cli_maps_stops_and_failures_to_exit_statuses(tmp_path, monkeypatch,
     monkeypatch.setattr(runner, "make_executor", lambda *a: FakeExecutor())
     assert main([*args, "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert "target 40: fastest run per batch size" in out and "B_crit = " in out
+    assert "target 40: the front per batch size" in out and "B_crit = " in out
 
 
 def test_finish_writes_everything_then_raises_when_no_fit(tmp_path):

@@ -424,6 +424,32 @@ def notes(cfg: StudyConfig, fit: TargetFit) -> list[str]:
             f"{iv.n_failed} of {iv.n_ok + iv.n_failed} bootstrap resamples could not "
             "be fitted (no trade-off in the resample)."
         )
+    out.extend(_range_notes(fit))
+    return out
+
+
+def _range_notes(fit: TargetFit) -> list[str]:
+    """A B_crit within 2x of (or beyond) the smallest or largest batch size on the front rests
+    on the few points at that end: say so, and which batch sizes would pin it."""
+    if fit.b_crit is None or len(fit.front) < 2:
+        return []
+    lo, hi = fit.front[0], fit.front[-1]
+    span = (
+        f"S falls from {lo.steps:,.0f} to {hi.steps:,.0f} updates over B = "
+        f"{lo.batch_size:,}..{hi.batch_size:,}"
+    )
+    out = []
+    if fit.b_crit < 2 * lo.batch_size:
+        out.append(
+            f"B_crit ({fit.b_crit:,.0f}) lies within 2x of the smallest batch size on the front "
+            f"or below it ({span}): the fit's bend rests on the smallest batches; smaller ones "
+            "(fewer envs or --n-steps) would pin it."
+        )
+    if fit.b_crit > hi.batch_size / 2:
+        out.append(
+            f"B_crit ({fit.b_crit:,.0f}) lies within 2x of the largest batch size on the front "
+            f"or above it ({span}): larger batches would pin it."
+        )
     return out
 
 

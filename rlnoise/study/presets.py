@@ -12,18 +12,20 @@ cartpole (the default; sized for about 10 minutes on 2 cores)
     an edge, constant lr, at most 600k steps per run; non-central lrs stop at 2x the best
     lr's median steps and count as censored there. Why 5 seeds and 600k steps (2026-11-28):
     with 3 seeds and 300k, three repeats gave B_crit 1,094, 1,408 and 1,615; at B = 8,192 the
-    300k budget (36 updates) sat at the median run's S, so the median was often censored, and
-    splitting the 9 pooled seeds into disjoint halves put two 3-seed studies within 25% of each
-    other in only 35-50% of splits (benchmarks/study_repeatability.py). The synthetic model
-    (rlnoise.study.synthetic) gives the same picture: within 25% for 49% of pairs at 3 seeds,
-    58-62% at 5, 64% at 6: seeds help slowly, the goal of 90% would need ~20. 5 seeds keep
-    the study near 10 minutes; the interval's coverage stays ~90% (tests/test_study_coverage.py:
-    90.3% at 3 seeds, 89.9% at 5, 800 synthetic studies each). B_simple on the adaptive cadence
+    300k budget (36 updates) sat at the median run's S, so the median was often censored.
+    benchmarks/study_repeatability.py (pooled seeds split into disjoint halves) and the
+    synthetic model (rlnoise.study.synthetic) agree that seeds buy repeatability slowly:
+    two studies land within 25% of each other with each interval covering the other in 45%
+    (old default) / 58% (5 seeds, 600k) of real splits, and 57% / 70% / 79% of synthetic pairs
+    at 5 / 10 / 20 seeds (benchmarks/results/study_repeatability_cpu_2026-11-28*.json). 5 seeds
+    keep the study near 10 minutes (7.5 min measured on the 2-core VM with little else
+    running); the interval's coverage stays near 90% (89% at 3 seeds, 92% at 5, 800
+    synthetic studies each). B_simple on the adaptive cadence
     (every update unless over 3% of wall time), B_noise every 10 updates. One environment
     (B = 128) is left out: an update costs ~0.2-0.3 s whatever the batch, a run there needs
     ~230 updates, and its B_simple would come from correlated time chunks.
 
-minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores, not yet timed)
+minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores)
     n_envs 4..32 with 128 steps (B = 512..4,096), 3 seeds, target 8 (mean of the last 20
     games), lr grid (x2) from 3.5e-3 at B = 512, at most 600k steps per run, B_simple on the
     adaptive cadence, B_noise every 16 updates. The target: a PPO run of rlnoise (16 envs, lr
@@ -33,7 +35,9 @@ minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores, not yet
     at 0.72M steps (13.9 averaged over its last 10 logged points) and was still rising;
     published PPO runs reach ~30 or more with longer training. 8 is at least a quarter of
     either, 16x random play (~0.5), and that run passed 8 at ~0.2M steps. The old target 5 was barely above
-    random; target 10+ would not fit 30 minutes.
+    random; target 10+ would not fit 30 minutes. Timed once (2026-11-28, 51 runs): 54.9 min on
+    the 2-core VM while it also ran two CartPole studies, an Acrobot study and a benchmark
+    (load 4-9); not yet timed alone.
 
 atari-a2c (A2C as in the paper; for GPU machines)
     A2C (RMSProp, 5 steps per env) on one of the paper's seven games (--env Pong by default;
