@@ -15,8 +15,8 @@ cartpole (the default; sized for about 10 minutes on 2 cores)
     300k budget (36 updates) sat at the median run's S, so the median was often censored.
     benchmarks/study_repeatability.py (pooled seeds split into disjoint halves) and the
     synthetic model (rlnoise.study.synthetic) agree that seeds buy repeatability slowly:
-    two studies land within 25% of each other with each interval covering the other in 45%
-    (old default) / 58% (5 seeds, 600k) of real splits, and 57% / 70% / 79% of synthetic pairs
+    two studies land within 25% of each other with each interval covering the other in 46%
+    (old default) / 66% (5 seeds, 600k) of real splits, and 54% / 69% / 83% of synthetic pairs
     at 5 / 10 / 20 seeds (benchmarks/results/study_repeatability_cpu_2026-11-28*.json). 5 seeds
     keep the study near 10 minutes (7.5 min measured on the 2-core VM with little else
     running); the interval's coverage stays near 90% (89% at 3 seeds, 92% at 5, 800
