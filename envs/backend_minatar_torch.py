@@ -30,7 +30,7 @@ from torch import Tensor
 from .catalog import MINATAR_IDS
 from .errors import EnvError
 from .minatar_torch import game_class
-from .minatar_torch.core import NUM_ACTIONS, State, TorchGame, planes_from_cells, where_state
+from .minatar_torch.core import NUM_ACTIONS, State, TorchGame, planes_from_cells
 
 STICKY_ACTION_PROB = 0.1
 
@@ -170,7 +170,7 @@ class MinAtarTorchVecEnv:
         game = self.game
         a = torch.where(u[:, 0] < STICKY_ACTION_PROB, last, executed)
         s, reward, term = game.advance(state, a, u[:, 1 : 1 + self._n_step])
-        s = where_state(term, game.start(u[:, 1 + self._n_step :]), s)
+        s = game.restart(term, s, u[:, 1 + self._n_step :])
         cells = game.observe_cells(s) if self._by_cells else None
         returns = returns + reward
         lengths = lengths + 1

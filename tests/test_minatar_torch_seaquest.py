@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from envs.minatar_torch import seaquest as sq
-from envs.minatar_torch.core import DOWN, FIRE, LEFT, NOOP, RIGHT, UP
+from envs.minatar_torch.core import DOWN, FIRE, LEFT, NOOP, RIGHT, UP, where_state
 from envs.minatar_torch.seaquest import ENEMY_CAP, Seaquest
 from tests.minatar_oracle import OracleEnv, lockstep, random_policy
 
@@ -565,3 +565,19 @@ def test_step_has_no_host_sync():
     src = inspect.getsource(sq)
     for bad in (".item(", ".tolist(", ".nonzero(", ".cpu(", ".numpy("):
         assert bad not in src
+
+
+def test_restart_equals_the_generic_blend():
+    # Seaquest's byte-mask autoreset against the base class's `where` over every field
+    g, n = Seaquest(), 64
+    s = g.reset(torch.rand(n, 0))
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(60):
+        a, u = torch.randint(0, 6, (n,), generator=gen), torch.rand(n, 5, generator=gen)
+        s, _, _ = g.advance(s, a, u)
+    ended = torch.rand(n, generator=gen) < 0.5
+    assert 0 < ended.sum() < n and (s["enemies"][:, sq.CELL] != sq.DEAD).any()
+    want = where_state(ended, g.start(torch.rand(n, 0)), s)
+    got = g.restart(ended, s, torch.rand(n, 0))
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)

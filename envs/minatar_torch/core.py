@@ -10,10 +10,10 @@ Rules follow MinAtar's published game descriptions (Young & Tian 2019); the orig
 test oracle only (tests/minatar_oracle.py).
 
 The vector env steps with `advance` (no finished game in the batch), blends `start` into the envs
-whose game ended and reads `observe_cells` (or `observe`). At 1,024 envs on a CPU every torch op
-costs a few microseconds whatever it computes, so the games are written for few ops: states as
-integer codes and bitmasks, one table lookup (`lookup`) instead of a chain of comparisons, no
-mixed-dtype arithmetic (each costs a conversion op), batch-1 constants in `start`.
+whose game ended (`restart`) and reads `observe_cells` (or `observe`). At 1,024 envs on a CPU
+every torch op costs a few microseconds whatever it computes, so the games are written for few
+ops: states as integer codes and bitmasks, one table lookup (`lookup`) instead of a chain of
+comparisons, no mixed-dtype arithmetic (each costs a conversion op), batch-1 constants in `start`.
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ class TorchGame:
     def finished(self, s: State) -> Tensor:
         """bool [N]: the envs whose game is over."""
         return s["terminal"]
+
+    def restart(self, ended: Tensor, s: State, u: Tensor) -> State:
+        """The same-step autoreset: `start(u)` where `ended` [N] is true, else `s` (u as for
+        `start`). A game may override it with a blend that costs fewer ops."""
+        return where_state(ended, self.start(u), s)
 
     def observe(self, s: State) -> Tensor:
         """[N, C, 10, 10] bool, channels in `channels` order (a fresh tensor each call)."""
