@@ -35,9 +35,9 @@ minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores)
     at 0.72M steps (13.9 averaged over its last 10 logged points) and was still rising;
     published PPO runs reach ~30 or more with longer training. 8 is at least a quarter of
     either, 16x random play (~0.5), and that run passed 8 at ~0.2M steps. The old target 5 was barely above
-    random; target 10+ would not fit 30 minutes. Timed once (2026-11-28, 51 runs): 54.9 min on
-    the 2-core VM while it also ran two CartPole studies, an Acrobot study and a benchmark
-    (load 4-9); not yet timed alone.
+    random; target 10+ would not fit 30 minutes. Timed (2026-11-28): 11.2 min alone on the 2-core
+    VM (seeds 100-102, 48 runs); 54.9 min while it also ran two CartPole studies, an Acrobot study
+    and a benchmark (load 4-9).
 
 atari-a2c (A2C as in the paper; for GPU machines)
     A2C (RMSProp, 5 steps per env) on one of the paper's seven games (--env Pong by default;
