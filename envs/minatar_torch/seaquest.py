@@ -601,13 +601,6 @@ def _tables() -> dict[str, list]:
     return t
 
 
-def _bytes(values: list[int]) -> int:
-    """Small signed values as the bytes of one int32 (4) or int64 (8), first value lowest."""
-    word = sum((x & 255) << (8 * i) for i, x in enumerate(values))
-    bits = 8 * len(values)
-    return word - (1 << bits) if word >> (bits - 1) else word
-
-
 def _pair(cell: int, trail: int) -> int:
     """Two flat cell indices as one int64 (read back as an int32 pair, low word first)."""
     return cell | trail << 32

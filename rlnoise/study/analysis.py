@@ -18,7 +18,14 @@ from rlnoise.history import noise_summary
 from rlnoise.numbers import finite
 from rlnoise.parts import REPORTED_PARTS
 from rlnoise.study.config import StudyConfig, lr_multiplier
-from rlnoise.study.front import Cell, FrontEstimate, FrontFit, fit_front, percentile_interval
+from rlnoise.study.front import (
+    Cell,
+    FrontEstimate,
+    FrontFit,
+    cell_values,
+    fit_front,
+    percentile_interval,
+)
 from rlnoise.study.plan import RunSpec
 from rlnoise.study.predictors import predictor_verdict, predictors
 from rlnoise.study.records import (
@@ -188,9 +195,7 @@ def analyse_target(
     cfg: StudyConfig, records: Sequence[RunRecord], t: float, n_boot: int = N_BOOT
 ) -> TargetFit:
     """The robust front at target t (rlnoise.study.front), its fit, interval and predictors."""
-    by_b: dict[int, list[RunRecord]] = {}
-    for r in records:
-        by_b.setdefault(r.batch_size, []).append(r)
+    by_b = _by_batch(records)
     cells = {b: _cells(by_b[b], t) for b in cfg.batch_sizes if by_b.get(b)}
     ff = fit_front({b: [c for c, _ in cs] for b, cs in cells.items()}, n_boot=n_boot)
     est = {p.batch_size: p for p in ff.points}
@@ -226,10 +231,14 @@ def analyse_target(
 
 def front_cells(records: Sequence[RunRecord], t: float) -> dict[int, list[Cell]]:
     """The robust front's input at target t: per batch size its (lr) cells, sorted by lr."""
+    return {b: [c for c, _ in _cells(rs, t)] for b, rs in sorted(_by_batch(records).items())}
+
+
+def _by_batch(records: Sequence[RunRecord]) -> dict[int, list[RunRecord]]:
     by_b: dict[int, list[RunRecord]] = {}
     for r in records:
         by_b.setdefault(r.batch_size, []).append(r)
-    return {b: [c for c, _ in _cells(rs, t)] for b, rs in sorted(by_b.items())}
+    return by_b
 
 
 def _cells(runs: Sequence[RunRecord], t: float) -> list[tuple[Cell, list[RunRecord]]]:
@@ -274,7 +283,7 @@ def _batch_row(
     # among cells whose median run reached it (the best cell on a tie): the lr the
     # front point stands for
     log_lr = est.log_lr if est.log_lr is not None else best.log_lr
-    reached = [i for i, (c, _) in enumerate(cells) if np.isfinite(np.median(c.log_s))]
+    reached = [i for i, (c, _) in enumerate(cells) if not cell_values(c.log_s, c.log_cap)[1]]
     near = min(
         reached or [est.best],
         key=lambda i: (round(abs(cells[i][0].log_lr - log_lr), 9), i != est.best),
