@@ -10,7 +10,10 @@ into two disjoint random sets of n, each set's runs are fitted by the robust fro
 (rlnoise.study.front) on the (B, lr) cells that every pooled seed ran, and the pair is
 compared: |log(B_crit_a / B_crit_b)|, whether it is within 25% (the issue's goal), and whether
 each one's 90% interval covers the other's estimate. Draws reuse seeds, so they are not
-independent; read the shares as estimates from a few real seeds.
+independent; read the shares as estimates from a few real seeds. Also for the pooled seeds:
+the shape of the seed noise (skew and excess kurtosis of the residuals of log S; normal: 0 and
+0), and each batch size's own curvature of log S in log lr with its standard error (does the
+front's one shared curvature fit?). `--sizes ""` prints only these.
 
 Synthetic: rlnoise.study.synthetic's model of the default study (known B_crit, seed noise 0.3 in
 log S), `--pairs` independent pairs of studies per seed count: the same two figures for point
@@ -31,7 +34,14 @@ import numpy as np
 from benchmarks._machine import machine_line
 from rlnoise.files import atomic_write_json
 from rlnoise.study.analysis import front_cells
-from rlnoise.study.front import fit_front, percentile_interval, pooled_residuals
+from rlnoise.study.front import (
+    cell_values,
+    fit_front,
+    percentile_interval,
+    pooled_residuals,
+    seed_scale,
+    window,
+)
 from rlnoise.study.store import load_study
 from rlnoise.study.synthetic import coverage, repeat_agreement
 
@@ -61,9 +71,11 @@ def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int)
     runs = [r for r in runs if (r.batch_size, r.k) in common]
     dropped -= len(runs)
     rng = np.random.default_rng(seed)
-    resid = pooled_residuals(list(front_cells(runs, t).values()))
+    cells = front_cells(runs, t)
+    resid = pooled_residuals(list(cells.values()))
     out = {"seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
-           "cells": len(common), "runs_outside_common_cells": dropped}  # fmt: skip
+           "cells": len(common), "runs_outside_common_cells": dropped,
+           "residuals": shape(resid), "curvature_per_b": curvature_per_b(cells, len(seeds))}  # fmt: skip
     for n in sizes:
         if 2 * n > len(seeds):
             continue
@@ -92,6 +104,32 @@ def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int)
                 "share_goal_met": float(np.mean([r[1] and r[2] for r in ok])) if ok else None,
             }
         )
+    return out
+
+
+def shape(resid: np.ndarray) -> dict:
+    """Is the seed noise of log S normal? Skewness and excess kurtosis of the pooled residuals."""
+    z = (resid - resid.mean()) / resid.std()
+    return {"n": int(resid.size), "skew": float(np.mean(z**3)), "excess_kurtosis": float(np.mean(z**4) - 3)}  # fmt: skip
+
+
+def curvature_per_b(cells: dict, n_seeds: int) -> dict:
+    """Each batch size's own least-squares curvature of log S in log lr (per x2 grid step
+    squared) through the uncensored cells of its smooth-fit window, from all pooled seeds, with
+    its standard error: does one curvature fit every batch size?"""
+    scale = seed_scale(pooled_residuals(list(cells.values())))
+    out = {}
+    for b, cs in cells.items():
+        x = np.array([c.log_lr for c in cs]) / math.log(2)  # in grid steps
+        y, cens = cell_values(np.stack([c.log_s for c in cs]), np.array([c.log_cap for c in cs]), scale)  # fmt: skip
+        win = window(x, y[None], cens[None])
+        use = win.w[0] > 0
+        if use.sum() < 3 or not scale:
+            continue
+        a = np.stack([np.ones(use.sum()), win.u[0, use], win.u[0, use] ** 2], axis=1)
+        coef = np.linalg.lstsq(a, win.y[0, use], rcond=None)[0]
+        se = scale / math.sqrt(n_seeds) * math.sqrt(np.linalg.inv(a.T @ a)[2, 2])
+        out[str(b)] = {"curvature": float(coef[2]), "se": float(se), "cells": int(use.sum())}
     return out
 
 
@@ -129,7 +167,7 @@ def main() -> None:
     a = ap.parse_args()
     result: dict = {"machine": machine_line()}
     if a.studies:
-        sizes = [int(x) for x in a.sizes.split(",")]
+        sizes = [int(x) for x in a.sizes.split(",") if x]
         result["real"] = real(a.studies, sizes, a.draws, a.n_boot, a.seed)
         r = result["real"]
         print(
@@ -137,6 +175,12 @@ def main() -> None:
             f" (B, lr) cells that all ran ({r['runs_outside_common_cells']} runs outside them);"
             f" seed noise: sd of log S about each cell's mean {r['seed_noise_sd_log_s']:.3f}"
         )
+        sh = r["residuals"]
+        print(f"  its shape: {sh['n']} residuals, skew {sh['skew']:.2f}, excess kurtosis"
+              f" {sh['excess_kurtosis']:.2f} (normal: 0, 0)")  # fmt: skip
+        curv = ", ".join(f"B={b} {c['curvature']:.2f}±{c['se']:.2f} ({c['cells']} lrs)"
+                         for b, c in r["curvature_per_b"].items())  # fmt: skip
+        print(f"  curvature of log S per x2 lr step^2, per batch size: {curv or 'none'}")
         for s in r["sizes"]:
             print(
                 f"  {s['seeds_per_study']} seeds per study, {s['draws']} split draws: rms"

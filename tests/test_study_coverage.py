@@ -35,6 +35,14 @@ def test_interval_covers_truth_85_to_95_percent(seeds):
     assert err < 0.35  # the point estimate is near the truth too
 
 
+def test_interval_covers_truth_on_a_three_lr_grid():
+    """The default grid starts with three lrs per B (x1/2, 1, 2); the shared curvature then
+    rests on three cells per B."""
+    study = SyntheticStudy(ks=(-1, 0, 1))
+    cov, _ = coverage(n_studies=300, n_boot=200, seed=1, seeds=DEFAULT["seeds"], study=study)
+    assert 0.85 <= cov <= 0.95, cov
+
+
 def test_coverage_check_can_fail():
     """With the residual pool emptied (one seed per cell) and no lr dependence modelled, the
     same check must be able to report under-coverage: here with 1 seed per cell."""

@@ -44,7 +44,7 @@ def _report_in_a_fresh_python(d: Path) -> subprocess.CompletedProcess:
 def test_report_never_imports_torch_and_rebuilds_the_same_report(example):
     res = _report_in_a_fresh_python(example)
     assert res.returncode == 0, res.stderr
-    assert "B_crit = 1,275 observations" in res.stdout and "report:" in res.stdout
+    assert "B_crit = 1,188 observations" in res.stdout and "report:" in res.stdout
     assert (example / "report.md").read_bytes() == (EXAMPLE / "report.md").read_bytes()
     for name in REPORT_AND_PLOTS[1:]:
         assert (example / name).stat().st_size > 1000
@@ -68,15 +68,15 @@ def test_front_table_as_text_and_as_markdown():
     fit = load_study(EXAMPLE).top
     text = front_table(fit, text=True)
     assert text[0] == "      B  envs        lr seed      S          E  B_simple"
-    assert text[1] == "    256     2  5.12e-03    2  173.4     44,394       813"
+    assert text[1] == "    256     2  2.89e-03    4  179.0     45,831     2,090"
     md = front_table(fit)
     assert md[0].startswith("| B | envs | groups | lr | seed | S | E |")
     assert md[1] == "|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|"
     assert md[2].startswith(
-        "| 256 | 2 | K=2 by envs | 0.00512 | 2 | 173.4 | 44,394 | 157, 249, 174, 219, 119 |"
+        "| 256 | 2 | K=2 by envs | 0.00289 | 4 | 179.0 | 45,831 | 196, 146, 174, 209, 195 |"
     )
     fit.per_batch[0].edge = "bottom"  # the best lr at the grid's edge is marked
-    assert front_table(fit)[2].startswith("| 256 | 2 | K=2 by envs | 0.00512 (bottom edge) |")
+    assert front_table(fit)[2].startswith("| 256 | 2 | K=2 by envs | 0.00289 (bottom edge) |")
     fit.front = fit.front[1:]  # B = 256 not reached
     assert front_table(fit, text=True)[1] == "    256     2                not reached"
     assert front_table(fit)[2] == "| 256 | 2 | | | | not reached | | | | | |"
@@ -89,7 +89,7 @@ def test_compare_writes_one_table_for_several_studies(tmp_path, capsys):
     assert main(["report", "--compare", str(EXAMPLE), str(EXAMPLE), "--out", str(out)]) == 0
     text = out.read_text()
     assert text.count("| CartPole-v1 PPO") == 4  # two studies, two tables
-    assert "B_simple at a common temperature lr/B" in text and "1,275 [" in text
+    assert "B_simple at a common temperature lr/B" in text and "1,188 [" in text
     assert "Commands and machines" in text
     assert main(["report"]) == 2  # neither DIR nor --compare: one line, exit 2
     assert "needs a study directory" in capsys.readouterr().err

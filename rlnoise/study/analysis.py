@@ -248,8 +248,7 @@ def _cells(runs: Sequence[RunRecord], t: float) -> list[tuple[Cell, list[RunReco
         rs = sorted((r for r in runs if r.k == k), key=lambda r: r.seed)
         steps = [r.at(t).steps for r in rs]
         log_s = np.array([math.log(s) if s else math.inf for s in steps])
-        caps = [r.max_updates for r, s in zip(rs, steps) if not s]
-        log_cap = math.log(min(caps)) if caps else math.inf
+        log_cap = math.log(min(r.max_updates for r in rs))  # the cell's budget
         out.append((Cell(log_lr=math.log(rs[0].lr), log_s=log_s, log_cap=log_cap, k=k), rs))
     return out
 

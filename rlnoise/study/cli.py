@@ -305,9 +305,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 def summary_table(study: Study) -> str:
     """The front of the top target as a fixed-width table."""
     fit = study.fits[-1]
-    head = (
-        f"target {fit.target:g}: the front per batch size (S: smooth fit of the median over seeds)"
-    )
+    head = f"target {fit.target:g}: the front per batch size (S: smooth fit of the robust mean over seeds)"
     lines = [head, *front_table(fit, text=True)]
     return "\n".join(lines)
 

@@ -262,14 +262,17 @@ def _header(study: Study) -> list[str]:
 
 FRONT_SETUP = (
     "The point per batch size for the fit comes from the robust front "
-    "(rlnoise.study.front): per lr the median of log S over its seeds, a run that did not "
-    "reach the target counted as censored (slower than its budget), not dropped; the lr "
-    "per batch size from a least-squares quadratic of those medians in log lr within two "
-    "grid steps of the best lr, S its minimum there (so S and lr need not be a tried "
-    "value). The Pareto fit weights each point by 1/sd^2 of its bootstrap log S. "
+    "(rlnoise.study.front): per lr a robust mean of log S over its seeds (Huber, k = 1.345 "
+    "times the study's seed-noise scale), or the median where a run did not reach the "
+    "target, such a run counted as censored (slower than its budget), not dropped; the lr "
+    "per batch size from a least-squares fit of those values in log lr within two grid steps "
+    "of the best lr, a line per batch size plus one curvature shared by every batch size, S "
+    "its minimum there (so S and lr need not be a tried value). The Pareto fit weights each "
+    "point by 1/sd^2 of its bootstrap log S. "
     f"B_crit's {int(CI * 100)}% interval is a percentile bootstrap ({N_BOOT} resamples) that "
-    "redraws every cell's seeds from the study's pooled seed residuals, re-censors them, "
-    "re-selects the lr and refits."
+    "redraws every cell's seeds from the study's pooled seed residuals, re-censors them (the "
+    "caps of the non-central lrs moving with the best lr's resampled median), re-selects the "
+    "lr and refits."
 )
 
 
