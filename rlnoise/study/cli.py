@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rlnoise.config import ALGO_DEFAULTS, ALGOS
-from rlnoise.files import atomic_write_json, atomic_write_text
+from rlnoise.files import atomic_write_text
 from rlnoise.study.analysis import analyse
 from rlnoise.study.config import (
     BACKENDS,
@@ -32,7 +32,7 @@ from rlnoise.study.presets import (
     get_preset,
 )
 from rlnoise.study.report import REPORT_FILE, compare, front_table, rebuild, verdict_lines
-from rlnoise.study.store import STUDY_FILE, Study, load_study, write_runs_csv
+from rlnoise.study.store import STUDY_FILE, Study, load_study, save_study, write_runs_csv
 
 _STUDY_FLAGS = (  # (dest, flag) in the order the command line is echoed
     ("preset", "--preset"),
@@ -330,7 +330,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not study.fitted:
             raise StudyError(f"{args.dir} has no finished analysis to redo; rerun its study")
         study = _analysed(study)
-        atomic_write_json(Path(args.dir) / STUDY_FILE, study.doc)
+        save_study(Path(args.dir), study.doc, study.runs, study.doc.get("wall_seconds") or 0.0)
         write_runs_csv(Path(args.dir), study)
     path = rebuild(Path(args.dir), study)
     for line in verdict_lines(study):  # as study.json has it ("no fit yet" before the end)
