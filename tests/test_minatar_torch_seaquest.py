@@ -581,3 +581,17 @@ def test_restart_equals_the_generic_blend():
     got = g.restart(ended, s, torch.rand(n, 0))
     assert set(got) == set(want)
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_an_emptied_sub_slot_fires_nothing():
+    # a sub due to fire is shot by the player's bullet first (rule 2): no shot. Its emptied slot
+    # keeps its clocks, so every 11 steps it "fires" from DEAD, a code off the grid: no bullet
+    subs, shots = [[5, 4, True, 3, 0]], [[4, 4, True]]
+    o = _game(sub_x=0, sub_y=8, e_subs=subs, f_bullets=shots, e_spawn_timer=99)
+    s, r, _ = _step(o, to_torch([o.game]), NOOP)
+    assert r == 1 and o.game.e_subs == [] and o.game.e_bullets == []
+    en = s["enemies"][0]
+    assert ((en[sq.CELL] == sq.DEAD) & (en[sq.CLOCKS] < 0)).any()  # an emptied sub slot
+    for _ in range(23):  # two more of its shots come due
+        s, _, _ = _step(o, s, NOOP)
+    assert o.game.e_bullets == [] and ((s["enemies"][0, sq.BULLET] & 15) >= 10).all()

@@ -40,7 +40,7 @@ Encodings (chosen so a step is few wide int8 ops; see `Seaquest` for the state l
   code + 1 and an object has left the grid exactly when those bits are 10 or more. A code says its
   direction by its sign; to compare a cell with the codes of a row, encode it with that row's
   direction (all enemies in a row move the same way, see the spawn rule). An enemy that is gone
-  holds DEAD; a bullet off the grid stops there (column bits 10).
+  holds DEAD; a bullet off the grid stops there (column bits 10, or 11: see `_move_enemies`).
 - Everything else is a small integer code per env or per slot (the player, its bullets, the
   divers, the oxygen and surfacing state, the difficulty), so a step of it is a table lookup
   (tables built in `_tables` from the rules) instead of a chain of small ops.
@@ -74,7 +74,7 @@ ENEMY_CAP = 32
 # "vars" columns, int64 [N, 10]:
 #   PLAYER = py * 20 + px * 2 + (1 if facing right)
 #   AIR = 80 * ((oxygen + 1) * 2 + (1 if at the surface since the last refill)) + 3, oxygen in
-#     -1..200: its block of 80 rows in the "air" table, indexed by AIR + divers (clamped to
+#     -1..200: its block of 80 rows in the "air_row" table, indexed by AIR + divers (clamped to
 #     -3..6) + 10 below the surface + 20 * (divers picked up: 1 the older, 2 the newer)
 #   DIVERS = the diver count (negative after cashing in six, unbounded below)
 #   LEVEL = ramp index << 8 | move interval << 5 | enemy spawn interval (the difficulty)
@@ -84,7 +84,7 @@ ENEMY_CAP = 32
 PLAYER, AIR, DIVERS, LEVEL, OVER, ROW_RIGHT, GAUGE, SHOT_T, E_TIMER, D_TIMER = range(10)
 N_VARS = 10
 # "enemies" planes [3, ENEMY_CAP] int8: the enemy's code, its clocks and the code of the bullet it
-# fired (kept in the same slot; one that left the grid stays there, column bits 10).
+# fired (kept in the same slot; one that left the grid stays there, column bits 10 or 11).
 # CLOCKS = sub << 7 | move timer << 4 | shot timer.
 CELL, CLOCKS, BULLET = range(3)
 DEAD = 122  # the code of an empty slot: column bits 10, and 123 (after a move) is off-grid too
@@ -100,7 +100,6 @@ SINK = 1 << 29
 # 8), and nothing else is ever set there (rows 0-8 of channel 8, row 0 of channel 9)
 GAUGE_WORDS = slice(98, 113)
 DIVER_KEYS = 1 + 8 * GRID * 4  # see the "diver_key" table
-_AIR_FIELDS = ("air", "bonus", "delta", "air_over", "up", "gauge", "take_old", "take_new")
 
 _I8, _U8 = torch.int8, torch.uint8
 
@@ -118,7 +117,8 @@ class Seaquest(TorchGame):
       original's list) holding the lowest, and no two enemies move into one cell in one step.
       Enemy bullets live in the same slots: sub k fires only 11 steps after its last shot or 10
       after its spawn, and a bullet is off the grid 10 steps after it was fired, so a firing sub
-      never finds a live bullet in its slot.
+      never finds a live bullet in its slot. An emptied slot keeps its clocks, and one that says
+      sub goes on "firing" every 11 steps, from DEAD: a code off the grid, so no bullet.
     - divers [N, 2] int64 codes: a diver lives < 60 steps and they come every 30, so two at most;
       a new one shifts the newer into slot 0 (the old slot-0 diver is gone by then).
     - shots [N, 2] int64 codes: shots are >= 5 steps apart and gone within 10, so two at most;
@@ -158,17 +158,16 @@ class Seaquest(TorchGame):
         return out
 
     def restart(self, ended: Tensor, s: State, u: Tensor) -> State:
-        """The autoreset as byte masks over the enemy planes (a `where` on them costs several
-        times more): an ended env's slots all become empty (DEAD, 0, DEAD)."""
+        """The autoreset as byte arithmetic over the enemy planes (a `where` on them costs
+        several times more): an ended env's slots all become empty (DEAD, 0, DEAD)."""
         c = _consts(ended.device)
-        keep = ended.view(_I8) - 1  # all bits set where the game goes on, 0 where it ended
-        enemies = s["enemies"].permute(1, 2, 0) & keep  # [3, K, N]
-        enemies |= c["enemy_fill"] & ~keep
+        enemies = s["enemies"].permute(1, 2, 0)  # [3, K, N]
+        enemies = torch.addcmul(enemies, ended.view(_I8), c["enemy_fill"] - enemies)
         return {
             "vars": torch.where(ended, c["vars_col"], s["vars"].t()).t(),
             "enemies": enemies.permute(2, 0, 1),
-            "divers": torch.where(ended, 0, s["divers"].t()).t(),
-            "shots": torch.where(ended, 0, s["shots"].t()).t(),
+            "divers": s["divers"].t().masked_fill(ended, 0).t(),
+            "shots": s["shots"].t().masked_fill(ended, 0).t(),
         }
 
     def finished(self, s: State) -> Tensor:
@@ -180,7 +179,8 @@ class Seaquest(TorchGame):
         (spawns, player, its bullets, divers, enemies, enemy bullets, oxygen and surfacing) and the
         differential test against the original depends on that order, which reads top to bottom.
         [K, N] enemy-slot tensors are int8, compared with [N] operands and blended with addcmul;
-        per-env values come from one-dimensional tables (_tables) indexed by small codes."""
+        per-env values come from tables (_tables) indexed by small codes, several fields of one
+        code as one table row."""
         n = action.shape[0]
         b = _batch(action.device, n)
         c = _consts(action.device)
@@ -194,67 +194,72 @@ class Seaquest(TorchGame):
 
         # the draws (u's columns follow step_slots) as floor(u * (2, 3, 8, 2, 8)): 0 for the
         # coins enemy_lr < 1/2, enemy_sub < 1/3, diver_lr < 1/2 (exact in float32), row - 1; as
-        # one key: 0-47 the enemy's draws, 48 * (0-15) the diver's
-        key = ((u * c["draw_scale"]).long() * c["draw_weight"]).sum(1)
-        key_e = key % 48
-        e_due = e_timer == 0
-        # the shot and diver timers with the action
+        # one key: 0-47 the enemy's draws, 64 * (0-15) the diver's
+        key = (u * c["draw_scale"]).long() @ c["draw_weight"]
+        key_e = key & b["c63"]
+        e_due = e_timer == b["zero64"]
+        # the shot and diver timers with the action; the difficulty's spawn and move intervals
         tm = torch.add(torch.add(action, shot_t, alpha=6), d_timer, alpha=36)
         fire, d_due = c["fire"].index_select(0, tm), c["diver_due"].index_select(0, tm)
-        e_reset = c["spawn_reset"].index_select(0, level)
-        move_reset = c["move_reset"].index_select(0, level)
+        e_reset, level_up, fish_clocks, move_reset = (
+            c[k].index_select(0, level)
+            for k in ("spawn_reset", "level_up", "fish_clocks", "move_reset")
+        )
 
         # 1. spawns: an enemy, unless its row holds one moving the other way; a diver
-        at = torch.add(key_e, rows_right, alpha=48)
-        first, born, flip = (c[k].index_select(0, at) for k in ("first", "born", "flip"))
-        born_clocks = c["fish_clocks"].index_select(0, level) + c["sub_bit"].index_select(0, at)
-        cell, clocks, add = _spawn(cell, clocks, first, born, born_clocks, e_due, flip, b)
-        rows_right = rows_right ^ (c["flip_bit"].index_select(0, at) * add)
+        first, born, sub_bit = (c[k].index_select(0, key_e) for k in ("first", "born", "sub_bit"))
+        cell, clocks, add = _spawn(cell, clocks, first, born, fish_clocks + sub_bit, e_due, b)
+        at = torch.add(key_e, rows_right, alpha=64)
+        rows_right = torch.where(add, c["row_mask"].index_select(0, at), rows_right)
         new_diver = c["diver_spawn"].index_select(0, key)
         divers = torch.where(d_due, torch.stack([divers[1], new_diver]), divers)
 
         # 2. the player, then its bullets (newest first) against enemies before they move
-        player = c["player_next"].index_select(0, player * 6 + action)
-        win_right, win_left, ppos, new_shot = (
-            c[k].index_select(0, player) for k in ("win_right", "win_left", "ppos", "new_shot")
-        )
+        player = c["player_next"].index_select(0, torch.add(action, player, alpha=6))
+        pl = c["player_row"].index_select(0, player).t()  # [3, N]
+        new_shot, ppos2 = pl[0], pl[1:]
+        wins = c["player_wins"].index_select(1, player).unsqueeze(1)  # [2, 1, N]
         shots = torch.where(fire, torch.stack([shots[1], new_shot]), shots)
         shots = c["shot_move"].index_select(0, shots.reshape(-1)).view(2, n)
-        # the codes of the player's cell and of its bullets' cells in their rows' directions
+        # the codes of its bullets' cells and of the player's cell in their rows' directions
         # (UNMATCH off the grid, at the surface, or for no bullet)
-        row_dirs = rows_right << 10
-        me_code = c["encode"].index_select(0, new_shot + row_dirs)
-        s_code = c["encode"].index_select(0, (shots + row_dirs).view(-1)).view(2, n)
+        at = torch.add(rows_right, torch.cat([shots, new_shot.unsqueeze(0)]), alpha=256)
+        codes = c["encode"].index_select(0, at.view(-1)).view(3, n)
+        s_code, me_code = codes[:2], codes[2]
         cell, got = _shoot(cell, clocks, s_code, b)
 
-        # 3. divers on the player's cell now or after their move (1 the older, 2 the newer): who
-        # is picked up is settled with the oxygen below, by the same table row
+        # 3. divers on the player's cell now or after their move (20 the older, 40 the newer,
+        # plus 10 below the surface): who is picked up is settled with the oxygen below, by the
+        # same table row
         key = c["diver_key"].index_select(0, divers.view(-1)).view(2, n)
-        want = torch.add(ppos, key, alpha=9 * GRID) + b["want_slot"]
+        want = key + ppos2  # key first: the sum is laid out as key, [2, N] contiguous
         want = c["want"].index_select(0, want.view(-1)).view(2, n).sum(0)
         moved = c["diver_next"].index_select(0, divers.view(-1)).view(2, n)
 
         # 4. enemies, then 5. their bullets; a bullet on the player's cell is none to move onto
-        # (touching comes first), and of two in one cell the older is hit first
-        targets = torch.where(got | (s_code == me_code), UNMATCH, s_code)
+        # (touching comes first), and of two in one cell the older is hit first (the newer
+        # targets nothing)
+        taken = s_code == me_code
+        taken |= got
+        same = taken[1]
+        same |= s_code[0] == s_code[1]
+        targets = torch.where(taken, b["unmatch2"], s_code)
         cell, clocks, bullet, over, downs = _move_enemies(
-            cell, clocks, bullet, me_code, targets, move_reset, win_right, win_left, b
+            cell, clocks, bullet, me_code, targets, move_reset, wins, b
         )
         spent = got.view(_I8) | downs
 
         # 6. clocks, pick-ups, oxygen and the surface: one table row by oxygen, surfaced, depth,
         # divers held and wanted
-        e_timer = torch.where(e_due, e_reset, e_timer - 1)
-        at = air + c["below"].index_select(0, player) + dc.clamp(-3, MAX_DIVERS)
-        at = torch.add(at, want, alpha=20)
-        air, bonus, delta, air_over, up, gauge, take_old, take_new = (
-            c[k].index_select(0, at) for k in _AIR_FIELDS
-        )
-        divers = torch.where(torch.stack([take_old, take_new]), 0, moved)
-        over = over | air_over
+        e_timer = torch.where(e_due, e_reset, e_timer - b["one64"])
+        at = torch.add(air, want) + dc.clamp(-3, MAX_DIVERS)
+        row = c["air_row"].index_select(0, at).t()
+        air, bonus, delta, air_over, up, gauge = row[:6]
+        divers = moved & row[6:]
+        over |= air_over  # in place: over stays 0/1 bytes, viewed as the bool terminal flag
         dc = dc + delta
         if self.ramping:
-            level = torch.addcmul(level, up, c["level_up"].index_select(0, level))
+            level = torch.addcmul(level, up, level_up)
         reward = spent.sum(0, dtype=torch.float32) + bonus
         shot_t, d_timer = c["shot_timer"].index_select(0, tm), c["diver_timer"].index_select(0, tm)
         new_v = [player, air, dc, level, over, rows_right, gauge, shot_t, e_timer, d_timer]
@@ -262,9 +267,9 @@ class Seaquest(TorchGame):
             "vars": torch.stack(new_v).t(),
             "enemies": torch.stack([cell, clocks, bullet]).permute(2, 0, 1),
             "divers": divers.t(),
-            "shots": (shots * (spent ^ 1)).t(),
+            "shots": shots.masked_fill(spent.view(torch.bool), 0).t(),
         }
-        return out, reward, over.bool()
+        return out, reward, over.view(torch.bool)
 
     def observe(self, s: State) -> Tensor:
         """[N, 10, 10, 10] bool, a view of a fresh [N, 1024] buffer whose first 1,000 cells per env
@@ -302,7 +307,7 @@ class Seaquest(TorchGame):
         # the oxygen and diver gauges first, as 15 table words per env (GAUGE_WORDS); then
         # the scatter sets the other cells
         words = buf.view(torch.int64).view(n, 128)[:, GAUGE_WORDS]
-        words.copy_(c["gauge_obs"].index_select(0, v[GAUGE]))
+        torch.index_select(c["gauge_obs"], 0, v[GAUGE], out=words)  # in place, strided
         buf.scatter_(0, at, b["ones"])
         return obs[:, : 10 * GRID * GRID].view(n, 10, GRID, GRID).view(torch.bool)
 
@@ -314,15 +319,13 @@ def _spawn(
     born: Tensor,
     born_clocks: Tensor,
     due: Tensor,
-    flip: Tensor,
     b: dict[str, Tensor],
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(cell, clocks, [N] whether an enemy spawned): in the first free slot, if the spawn is due
-    and the row is empty or moves its way (`flip`: the row's direction differs). The row holds
-    an enemy when one of its codes lies in the row's ten codes from `first` + 128 (a byte
-    difference below -118)."""
+    and no enemy in the row moves the other way, i.e. none of the codes lies in the ten codes of
+    the row's cells in that direction from `first` + 128 (a byte difference below -118)."""
     taken = ((cell - first) < b["c118"]).view(_I8).amax(0)
-    add = due.view(_I8) > (taken & flip)
+    add = due.view(_I8) > taken
     rank = (cell == b["dead"]).view(_I8)
     rank.mul_(b["slot_weight"])  # free slots, the first highest
     put = rank == rank.amax(0)  # a free slot always exists
@@ -337,10 +340,9 @@ def _shoot(
     """(cell, [2, N] whether each player bullet hit): the newer bullet (s_code[1]) first, each
     removing the first enemy in its cell (fish before subs, then the lower move timer)."""
     inv_order = (~clocks).view(_U8)  # higher for the one to hit first
-    hit_new, got_new = _first_hit(cell == s_code[1], inv_order)
-    there = cell == s_code[0]
-    there &= ~hit_new
-    hit_old, got_old = _first_hit(there, inv_order)
+    hit_new, got_new = _first_hit(cell == s_code[1], inv_order, b)
+    there = (cell == s_code[0]) > hit_new  # and not taken by the newer
+    hit_old, got_old = _first_hit(there, inv_order, b)
     hit_new |= hit_old
     cell = torch.addcmul(cell, hit_new.view(_I8), cell - b["dead0"], value=-1)
     return cell, torch.stack([got_old, got_new])
@@ -353,24 +355,23 @@ def _move_enemies(
     me_code: Tensor,
     targets: Tensor,
     move_reset: Tensor,
-    win_right: Tensor,
-    win_left: Tensor,
+    wins: Tensor,
     b: dict[str, Tensor],
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Rules 4 and 5: (cell, clocks, bullet, [N] game over, [2, N] player bullets spent). An
     enemy touching the player before or after its move ends the game; one moving onto a target
-    (a player bullet's code) takes it; one leaving the grid is gone. A due sub (not shot) fires
-    from where it now is into its own bullet slot (whose bullet, if any, has left the grid: its
-    code's column bits stay 10, no window matches it); enemy bullets touching the player before
-    or after their move end the game."""
-    fires = (clocks & b["c143"]) == b["c128"]  # a sub, shot timer out
-    fires &= cell != b["dead"]
+    (a player bullet's code) takes it; one leaving the grid is gone. A due sub fires from where
+    it now is into its own bullet slot, whose bullet, if any, has left the grid (its code's
+    column bits stay 10, no window matches it). So does an empty slot whose clocks still say
+    sub, due 11 steps after the last shot (its bullet is off the grid by then): from DEAD, a
+    code off the grid, the same as no shot. Enemy bullets touching the player before or after
+    their move (a byte difference from one of the two `wins` below -126) end the game."""
+    fires = ((clocks & b["c143"]) == b["c128"]).view(_I8)  # a sub, shot timer out
     moves = ((clocks & b["c112"]) == b["zero"]).view(_I8)
     nxt = cell + moves
     touch = cell == me_code
     touch |= nxt == me_code
-    down = nxt == targets.unsqueeze(1)  # [2, K, N]
-    down[1] &= ~down[0]  # both in one cell: the older is taken (one enemy per cell moves in)
+    down = nxt == targets.unsqueeze(1)  # [2, K, N]; one enemy per cell moves in
     spent = down.view(_I8).amax(1)
     gone = (nxt & b["c15"]) >= b["ten"]
     gone |= down[0]
@@ -383,33 +384,35 @@ def _move_enemies(
     new_clocks.add_(due, alpha=11)
     new_clocks.addcmul_(moves, move_reset)
     del due, moves
-    bullet = torch.addcmul(bullet, fires.view(_I8), nxt - bullet)
+    bullet = torch.addcmul(bullet, fires, nxt - bullet)
     del fires, nxt
-    near = (bullet - win_right) < b["c126"]
-    near |= (bullet - win_left) < b["c126"]
-    near |= touch
-    over = near.view(_I8).amax(0)
-    del near, touch
+    near = (bullet - wins) < b["c126"]  # [2, K, N]
+    near_right = near[0]
+    near_right |= touch
+    over = near.view(_I8).amax((0, 1))
+    del near, near_right, touch
     bullet = bullet + ((bullet & b["c15"]) < b["ten"]).view(_I8)  # one off the grid stays
     return new_cell, new_clocks, bullet, over, spent
 
 
-def _first_hit(there: Tensor, inv_order: Tensor) -> tuple[Tensor, Tensor]:
+def _first_hit(there: Tensor, inv_order: Tensor, b: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     """([K, N] one-hot of the slot in `there` with the highest `inv_order`, [N] whether any)."""
     rank = there.view(_U8) * inv_order  # > 0 where there (inv_order is never 0)
     top = rank.amax(0)
     hit = rank == top
     hit &= there
-    return hit, top != 0
+    return hit, top != b["zero_u8"]
 
 
 def _tables() -> dict[str, list]:
     """Lookup tables from the rules and the encodings above, as lists (see _consts)."""
     t: dict[str, list] = {}
-    # the player by code = py * 20 + px * 2 + face: its move by code * 6 + action; the enemy
-    # bullet windows, py * 10 + px, 10 below the surface, its new bullet's code; observation
-    for k in ("player_next", "win_right", "win_left", "ppos", "below", "new_shot", "player_obs"):
+    # the player by code = py * 20 + px * 2 + face: its move by code * 6 + action; a row of its
+    # new bullet's code, py * 10 + px and that + DIVER_KEYS * 90 (the "want" rows of the older
+    # and the newer diver); the enemy bullet windows; observation cells
+    for k in ("player_next", "player_row", "player_wins", "player_obs"):
         t[k] = []
+    wins: list[list[int]] = [[], []]
     for code in range(9 * 2 * GRID):
         py, px, face = code // 20, code // 2 % GRID, code % 2
         for a in range(6):
@@ -427,18 +430,16 @@ def _tables() -> dict[str, list]:
         # an enemy bullet's code c touches the player's cell p now or after its move when
         # c - (p - 1) is 0 or 1 (moving right) or c - (-p - 8) is (moving left); none at row 0.
         # Windows + 128, so that the byte difference c - w is below -126 (-128 or -127) then.
-        win_r = (pos - 1 if py > 0 else UNMATCH) + 128
-        win_l = (-pos - 8 if py > 0 else UNMATCH) + 128
-        t["win_right"].append(_i8(win_r))
-        t["win_left"].append(_i8(win_l))
-        t["ppos"].append(py * GRID + px)
-        t["below"].append(10 if py > 0 else 0)
-        t["new_shot"].append((pos & 255) | face << 8 | ALIVE)
+        wins[0].append(_i8((pos - 1 if py > 0 else UNMATCH) + 128))
+        wins[1].append(_i8((-pos - 8 if py > 0 else UNMATCH) + 128))
+        new_shot = (pos & 255) | face << 8 | ALIVE
+        t["player_row"].append([new_shot, py * GRID + px, DIVER_KEYS * 90 + py * GRID + px])
         back = (px - 1 if face else px + 1) % GRID
         t["player_obs"].append(_pair(py * GRID + px, 100 + py * GRID + back))
+    t["player_wins"] = wins  # [2, 180]: looked up along dim 1, for a [2, N] result
     # player bullets by code: moved one cell (0 once off the grid); the code of the cell a live
-    # bullet (or the player) is on, in its row's direction under the row mask r: encode[r << 10
-    # | code]; observation cells
+    # bullet (or the player) is on, in its row's direction under the row mask r: encode[code *
+    # 256 + r]; observation cells
     t["shot_move"], t["shot_obs"] = [], []
     for code in range(1 << 10):
         p, right, alive = _i8(code & 255), code >> 8 & 1, code & ALIVE
@@ -447,39 +448,41 @@ def _tables() -> dict[str, list]:
         on = alive and p & 15 < GRID
         t["shot_obs"].append(200 + ((p >> 4) + 1) * GRID + (p & 15) if on else SINK)
     t["encode"] = []
-    for r in range(256):
-        for code in range(1 << 10):
-            p, alive = _i8(code & 255), code & ALIVE
-            on_grid = alive and 0 <= p and p & 15 < GRID and p >> 4 < 8
+    for code in range(1 << 10):
+        p, alive = _i8(code & 255), code & ALIVE
+        on_grid = alive and 0 <= p and p & 15 < GRID and p >> 4 < 8
+        for r in range(256):
             right = r >> (p >> 4) & 1 if on_grid else 0
             t["encode"].append((p if right else -p - 7) if on_grid else UNMATCH)
-    # enemy spawn by row mask * 48 + draw key (floor(2u) + 2 floor(3u) + 6 floor(8u) of the
-    # enemy_lr, enemy_sub and enemy_row draws: 0 is right, 0 a sub): the code of the row's
-    # column-0 or column-9 entry in the row's direction, the newcomer's code - DEAD, whether the
-    # row must be empty (its direction differs), the row's bit to flip, the sub bit of the clocks
-    for k in ("first", "born", "flip", "flip_bit", "sub_bit"):
-        t[k] = []
+    # enemy spawn by the draw key's low six bits (floor(2u) + 2 floor(3u) + 6 floor(8u) of the
+    # enemy_lr, enemy_sub and enemy_row draws: 0 is right, 0 a sub): the lowest code of the
+    # row's cells moving the other way + 128 (the window of the ten codes that block the spawn),
+    # the newcomer's code - DEAD, the sub bit of its clocks; by that key + 64 * row mask, the row
+    # mask with the row's bit set to the newcomer's direction
+    t["first"], t["born"], t["sub_bit"], t["row_mask"] = [], [], [], []
+    for key in range(48):
+        right, sub, row = key % 2 == 0, key // 2 % 3 == 0, key // 6
+        first = -16 - row * 16 if right else row * 16
+        t["first"].append(_i8(first + 128))
+        t["born"].append(_i8((row * 16 if right else -16 - row * 16) - DEAD))
+        t["sub_bit"].append(-128 * sub)
     for r in range(256):
-        for key in range(48):
-            right, sub, row = key % 2 == 0, key // 2 % 3 == 0, key // 6
-            row_right = r >> row & 1
-            flip = int(row_right != right)
-            t["first"].append(_i8((row * 16 if row_right else -16 - row * 16) + 128))
-            t["born"].append(_i8((row * 16 if right else -16 - row * 16) - DEAD))
-            t["flip"].append(flip)
-            t["flip_bit"].append((1 << row) * flip)
-            t["sub_bit"].append(-128 * sub)
-    # divers by code: a key for the pick-up (0 for none, else 1 + (its row - 1) * 40 + column * 4
-    # + right * 2 + moving this step), the code after the move, observation cells; and whether
-    # the diver with a key is on the player's cell now or after its move, by slot * DIVER_KEYS *
-    # 90 + key * 90 + py * 10 + px (1 for the older slot, 2 for the newer)
+        for key in range(64):
+            right, row = key % 2 == 0, key // 6
+            bit = 1 << row if row < 8 else 0  # keys 48-63 do not occur
+            t["row_mask"].append(r | bit if right else r & ~bit)
+    # divers by code: a key for the pick-up (0 for none, else 90 * (1 + (its row - 1) * 40 +
+    # column * 4 + right * 2 + moving this step)), the code after the move, observation cells;
+    # and by slot * DIVER_KEYS * 90 + key + py * 10 + px ("want"): 20 (the older slot) or 40 (the
+    # newer) if the diver is on the player's cell now or after its move, plus, in the older
+    # slot's rows, 10 below the surface
     t["diver_key"], t["diver_next"], t["diver_obs"] = [], [], []
     for code in range(1 << 13):
         p, right, alive, timer = _i8(code & 255), code >> 8 & 1, code & ALIVE, code >> 10
         q = p + (1 if right else -1) if timer == 0 else p
         moving = int(timer == 0)
         key = 1 + (p >> 4) * 40 + (p & 15) * 4 + right * 2 + moving
-        t["diver_key"].append(key if alive and p & 15 < GRID and 0 <= p >> 4 < 8 else 0)
+        t["diver_key"].append(90 * key if alive and p & 15 < GRID and 0 <= p >> 4 < 8 else 0)
         on = alive and q & 15 < GRID
         later = (
             (q & 255)
@@ -495,15 +498,16 @@ def _tables() -> dict[str, list]:
         t["diver_obs"].append(
             _pair(900 + y * GRID + x, 300 + y * GRID + tx if 0 <= tx < GRID else SINK)
         )
-    # a new diver by the draw key // 48 = floor(2u) + 2 floor(8u) of diver_lr and diver_row
+    # a new diver by the draw key // 64 = floor(2u) + 2 floor(8u) of diver_lr and diver_row
     t["diver_spawn"] = [
         (row * 16 + (0 if right else 9)) | right << 8 | ALIVE | DIVER_MOVE_INTERVAL << 10
         for row in range(8)
         for right in (1, 0)
-        for _ in range(48)
+        for _ in range(64)
     ]
+    t["want"] = [10 if i % 90 >= GRID else 0 for i in range(DIVER_KEYS * 90)]
+    t["want"] += [0] * (DIVER_KEYS * 90)
     key = 0
-    t["want"] = [0] * (2 * DIVER_KEYS * 90)
     for y in range(1, 9):
         for x in range(GRID):
             for right in (0, 1):
@@ -512,13 +516,12 @@ def _tables() -> dict[str, list]:
                     after = x + (1 if right else -1) * moving
                     for slot in (0, 1):
                         for px in {x, after} & set(range(GRID)):
-                            t["want"][(slot * DIVER_KEYS + key) * 90 + y * GRID + px] = slot + 1
+                            t["want"][(slot * DIVER_KEYS + key) * 90 + y * GRID + px] += 20 << slot
     # pick-ups, oxygen and surfacing by AIR + 10 below the surface + divers held (-3 for any
-    # count below -2) + 20 * wanted (1 the older, 2 the newer; never with an arrival): the new
-    # AIR, reward, change of the diver count, game over, surfaced with divers, new GAUGE, and
-    # whether the older and the newer diver are picked up
-    for k in _AIR_FIELDS:
-        t[k] = []
+    # count below -2) + 20 * wanted (1 the older, 2 the newer; never with an arrival): a row of
+    # the new AIR, reward, change of the diver count, game over, surfaced with divers, new GAUGE,
+    # and masks that keep the older and the newer diver (0 for one picked up, else all ones)
+    t["air_row"] = []
     for air in range(2 * (MAX_OXYGEN + 2)):
         oxygen, surfaced = air // 2 - 1, air % 2
         for wanted in range(4):
@@ -539,9 +542,10 @@ def _tables() -> dict[str, list]:
                             delta = -1 - (MAX_DIVERS if dc == MAX_DIVERS else 0)
                     new_air = 80 * ((o + 1) * 2 + sf) + 3
                     gauge = max(o, 0) * GRID // MAX_OXYGEN * 7 + max(dc + delta, 0)
-                    row = (new_air, bonus, dc - held + delta, over, up, gauge, take_old, take_new)
-                    for k, x in zip(_AIR_FIELDS, row, strict=True):
-                        t[k].append(int(x))
+                    row = [new_air, bonus, dc - held + delta, over, up, gauge]
+                    t["air_row"].append(
+                        [int(x) for x in row] + [-int(not take_old), -int(not take_new)]
+                    )
     # the gauges by GAUGE: the bytes of cells 784-903 (GAUGE_WORDS): row 9 of channel 7,
     # oxygen // 20 cells from the left, and row 9 of channel 8, the divers held ending at column 8
     t["gauge_obs"] = []
@@ -553,36 +557,35 @@ def _tables() -> dict[str, list]:
             for x in range(9 - held, 9):
                 row[890 - 784 + x] = 1
             t["gauge_obs"].append(row)
-    # the shot cooldown, firing, the diver spawn timer and its running out, by action + 6 * shot
-    # timer + 36 * diver timer
-    for k in ("shot_timer", "fire", "diver_timer", "diver_due"):
-        t[k] = []
+    # by action + 6 * shot timer + 36 * diver timer: firing, the diver spawn timer running out,
+    # the new shot cooldown and diver spawn timer
+    t["fire"], t["diver_due"], t["shot_timer"], t["diver_timer"] = [], [], [], []
     for d in range(128):
         for shot in range(SHOT_COOLDOWN + 1):
             for a in range(6):
                 fire = a == FIRE and shot == 0
                 new_shot = SHOT_COOLDOWN - 1 if fire else max(shot - 1, 0)
                 new_d = DIVER_SPAWN_INTERVAL - 1 if d == 0 else d - 1
-                t["shot_timer"].append(new_shot)
                 t["fire"].append(fire)
-                t["diver_timer"].append(new_d)
                 t["diver_due"].append(d == 0)
+                t["shot_timer"].append(new_shot)
+                t["diver_timer"].append(new_d)
     # difficulty by level = ramp << 8 | move interval << 5 | spawn interval: spawn interval - 1,
-    # a new fish's clocks, (move interval + 1) << 4, the change of level on surfacing
-    for k in ("spawn_reset", "fish_clocks", "move_reset", "level_up"):
+    # the change of level on surfacing, a new fish's clocks, (move interval + 1) << 4
+    for k in ("spawn_reset", "level_up", "fish_clocks", "move_reset"):
         t[k] = []
     for level in range(64 << 8):
         ramp, ms, e = level >> 8, level >> 5 & 7, level & 31
-        t["spawn_reset"].append(max(e - 1, 0))
-        t["fish_clocks"].append(_i8(ms << 4 | SUB_SHOT_INTERVAL))
-        t["move_reset"].append(_i8((ms + 1) << 4))
         if e > 1 or ms > 2:
             ms2 = ms - 1 if ms > 2 and ramp % 2 else ms
             e2 = e - 1 if e > 1 else e
-            t["level_up"].append(min(ramp + 1, 63) << 8 | ms2 << 5 | e2)
+            up = min(ramp + 1, 63) << 8 | ms2 << 5 | e2
         else:
-            t["level_up"].append(level)
-        t["level_up"][-1] -= level
+            up = level
+        t["spawn_reset"].append(max(e - 1, 0))
+        t["level_up"].append(up - level)
+        t["fish_clocks"].append(_i8(ms << 4 | SUB_SHOT_INTERVAL))
+        t["move_reset"].append(_i8((ms + 1) << 4))
     # observation cells: enemy code byte (+ 256 for a sub) -> (its cell, its trail); bullets
     t["enemy_obs"], t["bullet_obs"] = [], []
     for sub in (0, 1):
@@ -626,16 +629,13 @@ _TABLE_DTYPES = {
     "encode": _I8,
     "first": _I8,
     "born": _I8,
-    "flip": _I8,
     "sub_bit": _I8,
     "fish_clocks": _I8,
     "move_reset": _I8,
-    "win_right": _I8,
-    "win_left": _I8,
+    "player_wins": _I8,
     "want": _I8,
-    "bonus": torch.float32,
-    "take_old": torch.bool,
-    "take_new": torch.bool,
+    "air_row": torch.int16,  # a quarter of the bytes in int64 (2 MB): fewer cache misses
+    "row_mask": torch.int16,
     "fire": torch.bool,
     "diver_due": torch.bool,
     "bullet_obs": torch.int32,
@@ -663,7 +663,7 @@ def _consts(device: torch.device) -> dict:
             "vars_col": torch.tensor(vars0, device=device).view(N_VARS, 1),
             "enemy_fill": enemies0.view(3, 1, 1),
             "draw_scale": torch.tensor([2.0, 3.0, 8.0, 2.0, 8.0], device=device),
-            "draw_weight": torch.tensor([1, 2, 6, 48, 96], device=device),
+            "draw_weight": torch.tensor([1, 2, 6, 64, 128], device=device),
             "start": {
                 "vars": torch.tensor([vars0], device=device),
                 "enemies": enemies0.view(1, 3, 1).expand(1, 3, ENEMY_CAP).contiguous(),
@@ -698,6 +698,11 @@ def _batch(device: torch.device, n: int) -> dict:
         pairs, singles = obs_all[:n_pairs], obs_all[n_pairs : n_pairs + n_singles]
         _BATCH[key] = {
             "ten": full(GRID),
+            "c63": full(63, torch.int64),
+            "zero64": full(0, torch.int64),
+            "one64": full(1, torch.int64),
+            "zero_u8": full(0, _U8),
+            "unmatch2": torch.full((2, n), UNMATCH, dtype=_I8, device=device),
             "c118": full(-118),
             "c126": full(-126),
             "zero": full(0),
@@ -708,10 +713,7 @@ def _batch(device: torch.device, n: int) -> dict:
             "c112": scalar(112),
             "c143": scalar(_i8(143)),
             "c17": scalar(17),
-            "shot_reset": full(SHOT_COOLDOWN - 1, torch.int64),
-            "diver_reset": full(DIVER_SPAWN_INTERVAL - 1, torch.int64),
             "slot_weight": weight.view(-1, 1).expand(-1, n).contiguous(),
-            "want_slot": torch.tensor([[0], [DIVER_KEYS * 90]], device=device),
             "base32": base.int(),
             "base_pairs": base.int().repeat_interleave(2),
             "obs_all": obs_all,
