@@ -30,7 +30,8 @@ by tens of percent between repeats (/work/shared/DESIGN.md, section 1, update of
   -0.04, 0.06, -0.31, 0.16 and 0.10, each +- 0.09 in log S per grid step^2 -- at B = 2,048 the
   middle lr is slower than both neighbours, in a second set of 9 seeds too. What it buys,
   measured together with the Huber cells: the rms log ratio of B_crit between disjoint-seed
-  halves of real studies fell by 13-27% (3-7 seeds; 23% at the default's 5), with the 90%
+  halves of real studies fell by 13-27% over the pools and seed counts measured (at 5 seeds:
+  23% on the three studies it was chosen on, 13% once a fourth joined), with the 90%
   interval's synthetic coverage kept
   (benchmarks/RESULTS.md, "How repeatable is B_crit?").
 - Uncertainty: a residual bootstrap. Residuals of log S about each cell's mean (cells with two
