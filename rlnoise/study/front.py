@@ -79,7 +79,7 @@ class FrontEstimate:
     """The robust front at one batch size (None values: no cell reached the target)."""
 
     batch_size: int
-    log_s: float | None  # smooth-fit minimum of the cell medians
+    log_s: float | None  # smooth-fit minimum of the cell values
     log_lr: float | None  # where it lies
     best: int | None  # index of the best cell
     sigma: float | None = None  # bootstrap sd of log_s
@@ -125,13 +125,12 @@ def seed_scale(resid: np.ndarray) -> float | None:
 @dataclass
 class Window:
     """One batch size's smooth-fit input per row (a resample): the cells' log lr relative
-    to the best uncensored cell, their weights (1 within WINDOW grid steps, 0 elsewhere or
-    when no cell reached) and values (a censored cell at no less than the best's)."""
+    to the best uncensored cell, their weights (1 for uncensored cells within WINDOW grid
+    steps, 0 elsewhere or when no cell reached) and values (0 where the weight is 0)."""
 
     u: np.ndarray  # [R, C]
     w: np.ndarray  # [R, C]
     y: np.ndarray  # [R, C]
-    span: np.ndarray  # [R, C] uncensored cells of the window: where the minimum is searched
     x_best: np.ndarray  # [R] log lr of the best cell
     best: np.ndarray  # [R] its index, -1 where every cell is censored
     ok: np.ndarray  # [R]
@@ -147,12 +146,10 @@ def window(x: np.ndarray, y: np.ndarray, cens: np.ndarray) -> Window:
     idx = np.arange(c)
     w = (np.abs(idx[None, :] - j[:, None]) <= WINDOW).astype(np.float64)
     u = x[None, :] - x[j][:, None]  # [R, C], 0 at the best cell
-    # a censored cell was not the best: it enters at no less than the best cell's value
-    y_best = np.where(ok, masked[np.arange(r), j], 0.0)
-    y = np.where(cens, np.maximum(y, y_best[:, None]), y)
-    w = np.where(np.isfinite(y) & ok[:, None] & ~cens, w, 0.0)
+    # a censored cell only bounds log S from below: it stays out of the fit
+    w = np.where(np.isfinite(masked) & ok[:, None], w, 0.0)
     y = np.where(w > 0, y, 0.0)
-    return Window(u, w, y, (w > 0) & ~cens, x[j], np.where(ok, j, -1), ok)
+    return Window(u, w, y, x[j], np.where(ok, j, -1), ok)
 
 
 def _line(win: Window, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +182,9 @@ def smooth_min(win: Window, c: np.ndarray) -> tuple[np.ndarray, ...]:
     log lr*, best cell) [R]; nan / -1 where every cell is censored."""
     a0, b = _line(win, win.y - c[:, None] * win.u**2)
     rows = np.arange(win.u.shape[0])
-    lo = np.where(win.span, win.u, 0.0).min(axis=1)
-    hi = np.where(win.span, win.u, 0.0).max(axis=1)
+    fitted = win.w > 0  # the minimum is searched between the cells fitted
+    lo = np.where(fitted, win.u, 0.0).min(axis=1)
+    hi = np.where(fitted, win.u, 0.0).max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         vertex = np.where(c > 0, -b / (2 * c), lo)
     cand = np.stack([lo, hi, np.clip(vertex, lo, hi)], axis=1)  # [R, 3]
