@@ -595,3 +595,24 @@ def test_an_emptied_sub_slot_fires_nothing():
     for _ in range(23):  # two more of its shots come due
         s, _, _ = _step(o, s, NOOP)
     assert o.game.e_bullets == [] and ((s["enemies"][0, sq.BULLET] & 15) >= 10).all()
+
+
+def test_what_leaves_the_game_is_ordinary_tensors():
+    # the step runs under inference mode (see the module docstring), but the observation, the
+    # reward and the terminal flag reach the caller as ordinary tensors: in-place updates and
+    # autograd work on them as on any tensor (inference tensors refuse both outside the mode)
+    from envs.backend_minatar_torch import MinAtarTorchVecEnv
+
+    venv = MinAtarTorchVecEnv("MinAtar/Seaquest-v1", 8, 0)
+    out = [venv.reset()]
+    for _ in range(5):
+        obs, reward, term, trunc, info = venv.step(torch.full((8,), 5, dtype=torch.int64))
+        out += [obs, reward, term, trunc, info["episode_return"], info["episode_length"]]
+    assert not any(t.is_inference() for t in out)
+    obs.add_(0), reward.mul_(1.0), term.logical_or_(term)
+    weight = torch.ones(10, requires_grad=True)
+    (obs.float().sum((2, 3)).mul(weight).sum() + reward.requires_grad_().sum()).backward()
+    assert weight.grad is not None
+    g = Seaquest()
+    s, r, t = g.step(g.reset(torch.rand(8, 0)), torch.zeros(8, dtype=torch.int64), torch.rand(8, 5))
+    assert not (r.is_inference() or t.is_inference() or g.observe(s).is_inference())
