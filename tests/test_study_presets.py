@@ -47,9 +47,18 @@ def test_presets_and_overrides():
 
 
 def test_every_preset_is_runnable_as_configured():
-    for argv in ([], ["--preset", "minatar"], ["--preset", "atari-a2c"]):
-        cfg, ex = _parse(*argv)
+    """Every preset, minatar-gpu included, validates and its envs build (on the CPU here)."""
+    for name in PRESETS:
+        cfg, ex = _parse("--preset", name)
         check_runnable(validate_study(cfg), dataclasses.replace(ex, device="cpu"))
+
+
+def test_the_gpu_minatar_preset_spans_the_huge_batch_regime():
+    cfg, ex = _parse("--preset", "minatar-gpu")
+    assert cfg.env_id == PRESETS["minatar"]["env_id"] and cfg.targets == (8.0,)
+    assert min(cfg.n_envs) <= 8 and max(cfg.n_envs) >= 4096
+    assert max(cfg.n_envs) * cfg.n_steps >= 100_000  # B up to ~10^5 observations or beyond
+    assert ex.device == "cuda"
 
 
 def test_seed_start_and_minatar_target():
