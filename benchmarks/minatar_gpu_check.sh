@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 9's MinAtar GPU check for a lent GPU machine (no network there); what it measures and its
+# time budget (~150-270 s of a 300 s limit) are in minatar_gpu_check.py's docstring. From the repo root:
+#   bash benchmarks/minatar_gpu_check.sh     # $OUT/minatar_gpu_check.json (OUT defaults to
+#                                            # runs/minatar_gpu_check), copied on a GPU to
+#                                            # benchmarks/results/minatar_gpu_check_<date>_<card>.json
+#   DEVICE=cpu ENVS=1024 PPO_ENVS=64 SECONDS_PER_RUN=2 bash benchmarks/minatar_gpu_check.sh  # CPU dry run
+# Sizes: ENVS (env-only batch, 65536), PPO_ENVS (4096), SECONDS_PER_RUN (each timed window, 5;
+# not SECONDS, which bash keeps as its own clock), GAMES, MODES; TIMEOUT (300 on cuda) and BUDGET
+# (TIMEOUT - 45: no phase starts later). Packages the device lacks (gymnasium, ...) travel as
+# wheels in .whl/ (benchmarks/fetch_gpu_wheels.sh); the identity phase needs pytest there too
+# (fetch_gpu_wheels.sh adds pytest and its dependencies to .whl/), else it is listed as skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-runs/minatar_gpu_check}"
+DEVICE="${DEVICE:-cuda}"
+if [ "$DEVICE" = cuda ]; then LIMIT="${TIMEOUT:-300}"; else LIMIT="${TIMEOUT:-3600}"; fi
+BUDGET="${BUDGET:-$((LIMIT - 45))}"  # start no phase after this many seconds
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
+command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/nvidia_smi.txt" || true
+status=0
+timeout "$LIMIT" python3 -m benchmarks.minatar_gpu_check --out "$OUT" --device "$DEVICE" \
+  --envs "${ENVS:-65536}" --ppo-envs "${PPO_ENVS:-4096}" --seconds "${SECONDS_PER_RUN:-5}" \
+  --games "${GAMES:-Breakout,Seaquest}" --modes "${MODES:-eager,compiled}" \
+  --budget "$BUDGET" 2>&1 | tee "$OUT/minatar_gpu_check.log" || status=$?
+if [ "$DEVICE" = cuda ] && [ -s "$OUT/minatar_gpu_check.json" ]; then
+  card="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-*$//')"
+  mkdir -p benchmarks/results
+  cp "$OUT/minatar_gpu_check.json" "benchmarks/results/minatar_gpu_check_$(date +%F)_${card:-gpu}.json"
+fi
+exit "$status"
