@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from benchmarks._machine import machine_line
+from benchmarks._phased import PhasedCheck
 from benchmarks.plain_ppo import plain_ppo_sps
 from rlnoise.config import TrainConfig
 from rlnoise.hardware import usable_cores
@@ -275,20 +275,18 @@ def concurrent(n: int, n_steps: int, device: str, wait_s: float, cores: int) -> 
 # ----------------------------------------------------------------------------- the check
 
 
-class Check:
+class Check(PhasedCheck):
     """The phases in order, each skipped once the budget is spent; JSON after every phase."""
 
+    JSON_NAME = "gpu_check.json"
+
     def __init__(self, a: argparse.Namespace) -> None:
-        self.a, self.out, self.t0 = a, Path(a.out), time.perf_counter()
+        super().__init__(a)
         self.default_threads = torch.get_num_threads()
         self.cores = usable_cores()
-        self.r: dict = {
+        self.r = {
             "info": {
-                "machine": machine_line(),
-                "torch": torch.__version__,
-                "cuda": torch.version.cuda,
-                "device": a.device,
-                "device_name": torch.cuda.get_device_name(0) if a.device == "cuda" else None,
+                **self.device_info(),
                 "cores": self.cores,
                 "torch_default_threads": self.default_threads,
                 "seconds_per_run": a.seconds,
@@ -304,16 +302,6 @@ class Check:
             "skipped": [],
             "complete": False,
         }
-
-    def due(self, what: str) -> bool:
-        if time.perf_counter() - self.t0 < self.a.budget:
-            return True
-        self.r["skipped"].append(what)
-        return False
-
-    def write(self) -> None:
-        self.r["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
-        (self.out / "gpu_check.json").write_text(json.dumps(self.r, indent=2) + "\n")
 
     def cfg(self, algo: str, n: int, mode: str, cuda_graph: bool = False) -> TrainConfig:
         every = self.a.noise_every

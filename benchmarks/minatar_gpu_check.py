@@ -55,7 +55,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._machine import machine_line
+from benchmarks._phased import PhasedCheck
 from benchmarks.gpu_check import build_env, train_phases
 from benchmarks.minatar_throughput import Torch
 from rlnoise.config import TrainConfig
@@ -151,19 +151,17 @@ def run_identity(timeout: float) -> dict:
     }
 
 
-class Check:
+class Check(PhasedCheck):
     """The phases in order, each skipped once the budget is spent; JSON after every phase."""
 
+    JSON_NAME = "minatar_gpu_check.json"
+
     def __init__(self, a: argparse.Namespace) -> None:
-        self.a, self.out, self.t0 = a, Path(a.out), time.perf_counter()
+        super().__init__(a)
         cuda = a.device == "cuda"
-        self.r: dict = {
+        self.r = {
             "info": {
-                "machine": machine_line(),
-                "torch": torch.__version__,
-                "cuda": torch.version.cuda,
-                "device": a.device,
-                "device_name": torch.cuda.get_device_name(0) if cuda else None,
+                **self.device_info(),
                 "dry_run": not cuda,
                 "cores": usable_cores(),
                 "envs": a.envs,
@@ -186,16 +184,8 @@ class Check:
             "complete": False,
         }
 
-    def due(self, what: str) -> bool:
-        if time.perf_counter() - self.t0 < self.a.budget:
-            return True
-        self.r["skipped"].append(what)
-        return False
-
-    def write(self) -> None:
-        self.r["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
+    def before_write(self) -> None:
         self.r["goals"] = self.goals()
-        (self.out / "minatar_gpu_check.json").write_text(json.dumps(self.r, indent=2) + "\n")
 
     def failed(self, what: str, e: BaseException) -> None:
         tb = traceback.format_exception(type(e), e, e.__traceback__)
@@ -299,38 +289,26 @@ class Check:
         out = []
         for game, goal in ENV_GOALS.items():
             g = r["env_goals"].get(game, {})
-            out.append(
-                {
-                    "goal": f"env-only {game} >= {goal:,.0f} steps/s at {GOAL_ENVS:,} envs",
-                    "measured": g.get("steps_per_s"),
-                    "at": f"{a.envs} envs, {g.get('mode')}" if g else None,
-                    "met": g.get("met"),
-                    "met_note": g.get("met_note", "not measured" if not g else None),
-                }
-            )
+            at = f"{a.envs} envs, {g.get('mode')}" if g else None
+            name = f"env-only {game} >= {goal:,.0f} steps/s at {GOAL_ENVS:,} envs"
+            out.append(_goal(name, g, g.get("steps_per_s"), at, "not measured"))
         p = r["ppo"] or {}
+        name = f"PPO {PPO_GAME} >= {PPO_GOAL:,.0f} SPS at {GOAL_PPO_ENVS:,} envs"
         out.append(
-            {
-                "goal": f"PPO {PPO_GAME} >= {PPO_GOAL:,.0f} SPS at {GOAL_PPO_ENVS:,} envs",
-                "measured": p.get("sps"),
-                "at": f"{a.ppo_envs} envs" if p else None,
-                "met": p.get("met"),
-                "met_note": p.get("met_note", "not measured" if not p else None),
-            }
+            _goal(name, p, p.get("sps"), f"{a.ppo_envs} envs" if p else None, "not measured")
         )
         i = r["identity"] or {}
-        out.append(
-            {
-                "goal": "CPU and CUDA identical for identical draws (every game)",
-                "measured": {k: i[k] for k in ("passed", "failed", "skipped") if k in i} or None,
-                "at": i.get("command"),
-                "met": i.get("met"),
-                "met_note": i.get(
-                    "met_note", i.get("skipped_reason", "not run" if not i else None)
-                ),
-            }
-        )
+        counts = {k: i[k] for k in ("passed", "failed", "skipped") if k in i} or None
+        missing = i.get("skipped_reason", "not run")
+        name = "CPU and CUDA identical for identical draws (every game)"
+        out.append(_goal(name, i, counts, i.get("command"), missing))
         return out
+
+
+def _goal(name: str, row: dict, measured: object, at: str | None, missing: str) -> dict:
+    """One goal's line: the figure, where it was measured, and whether it met the goal."""
+    note = row.get("met_note", missing if not row or "skipped_reason" in row else None)
+    return {"goal": name, "measured": measured, "at": at, "met": row.get("met"), "met_note": note}
 
 
 def main(argv: list[str] | None = None) -> dict:

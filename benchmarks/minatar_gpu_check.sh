@@ -16,22 +16,11 @@ OUT="${OUT:-runs/minatar_gpu_check}"
 DEVICE="${DEVICE:-cuda}"
 if [ "$DEVICE" = cuda ]; then LIMIT="${TIMEOUT:-300}"; else LIMIT="${TIMEOUT:-3600}"; fi
 BUDGET="${BUDGET:-$((LIMIT - 45))}"  # start no phase after this many seconds
-mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
-command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/nvidia_smi.txt" || true
+source benchmarks/_device_env.sh
 status=0
 timeout "$LIMIT" python3 -m benchmarks.minatar_gpu_check --out "$OUT" --device "$DEVICE" \
   --envs "${ENVS:-65536}" --ppo-envs "${PPO_ENVS:-4096}" --seconds "${SECONDS_PER_RUN:-5}" \
   --games "${GAMES:-Breakout,Seaquest}" --modes "${MODES:-eager,compiled}" \
   --budget "$BUDGET" 2>&1 | tee "$OUT/minatar_gpu_check.log" || status=$?
-if [ "$DEVICE" = cuda ] && [ -s "$OUT/minatar_gpu_check.json" ]; then
-  card="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-*$//')"
-  mkdir -p benchmarks/results
-  cp "$OUT/minatar_gpu_check.json" "benchmarks/results/minatar_gpu_check_$(date +%F)_${card:-gpu}.json"
-fi
+keep_result minatar_gpu_check
 exit "$status"
