@@ -170,8 +170,11 @@ def curvature(wins: Sequence[Window]) -> np.ndarray:
     """The curvature of log S in log lr shared by every batch size, per row: the weighted
     least-squares coefficient of u^2 in log S = a_B + b_B u + c u^2 (each window's own line,
     one c), floored at 0 (a flat front, never a peak); [R]."""
-    num = sum((w.w * _affine_residuals(w, w.u**2) * w.y).sum(axis=1) for w in wins)
-    den = sum((w.w * _affine_residuals(w, w.u**2) ** 2).sum(axis=1) for w in wins)
+    num = den = 0.0
+    for w in wins:
+        ru = _affine_residuals(w, w.u**2)  # u^2 with each window's line taken out
+        num = num + (w.w * ru * w.y).sum(axis=1)
+        den = den + (w.w * ru**2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 1e-12, np.maximum(num / den, 0.0), 0.0)
 
