@@ -75,7 +75,7 @@ def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int)
     resid = pooled_residuals(list(cells.values()))
     out = {"seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
            "cells": len(common), "runs_outside_common_cells": dropped,
-           "residuals": shape(resid), "curvature_per_b": curvature_per_b(cells, len(seeds))}  # fmt: skip
+           "residuals": shape(resid), "curvature_per_b": curvature_per_b(cells, len(seeds), seed_scale(resid))}  # fmt: skip
     for n in sizes:
         if 2 * n > len(seeds):
             continue
@@ -113,11 +113,11 @@ def shape(resid: np.ndarray) -> dict:
     return {"n": int(resid.size), "skew": float(np.mean(z**3)), "excess_kurtosis": float(np.mean(z**4) - 3)}  # fmt: skip
 
 
-def curvature_per_b(cells: dict, n_seeds: int) -> dict:
+def curvature_per_b(cells: dict, n_seeds: int, scale: float | None) -> dict:
     """Each batch size's own least-squares curvature of log S in log lr (per x2 grid step
     squared) through the uncensored cells of its smooth-fit window, from all pooled seeds, with
-    its standard error: does one curvature fit every batch size?"""
-    scale = seed_scale(pooled_residuals(list(cells.values())))
+    its standard error (cells valued at the front's seed-noise `scale`): does one curvature
+    fit every batch size?"""
     out = {}
     for b, cs in cells.items():
         x = np.array([c.log_lr for c in cs]) / math.log(2)  # in grid steps
