@@ -1,7 +1,7 @@
 """How far apart are two studies with disjoint seeds? From real studies and from the synthetic model.
 
     python -m benchmarks.study_repeatability [--studies DIR ...] [--sizes 3,4,5]
-        [--draws 40] [--synthetic-seeds 2,3,5,8] [--pairs 200]
+        [--batch-sizes 256,1024,4096] [--draws 40] [--synthetic-seeds 2,3,5,8] [--pairs 200]
         [--coverage-seeds 3,5] [--coverage-studies 800] [--json PATH]
 
 Real studies: the runs of several study directories with the same configuration but disjoint
@@ -13,7 +13,9 @@ each one's 90% interval covers the other's estimate. Draws reuse seeds, so they 
 independent; read the shares as estimates from a few real seeds. Also for the pooled seeds:
 the shape of the seed noise (skew and excess kurtosis of the residuals of log S; normal: 0 and
 0), and each batch size's own curvature of log S in log lr with its standard error (does the
-front's one shared curvature fit?). `--sizes ""` prints only these.
+front's one shared curvature fit?). `--sizes ""` prints only these. `--batch-sizes` keeps only
+those batch sizes' runs: a study design with fewer sizes, tried on real runs (see
+benchmarks/study_design.py for the synthetic side).
 
 Synthetic: rlnoise.study.synthetic's model of the default study (known B_crit, seed noise 0.3 in
 log S), `--pairs` independent pairs of studies per seed count: the same two figures for point
@@ -53,13 +55,22 @@ def _fit(records: list, t: float, n_boot: int) -> tuple[float | None, tuple | No
     return ff.b_crit, percentile_interval(ff.samples, 0.9)
 
 
-def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int) -> dict:
+def real(
+    dirs: list[Path],
+    sizes: list[int],
+    draws: int,
+    n_boot: int,
+    seed: int,
+    batch_sizes: list[int] | None = None,
+) -> dict:
     studies = [load_study(d) for d in dirs]
     keys = {json.dumps(_comparable(s.cfg.to_json()), sort_keys=True) for s in studies}
     if len(keys) != 1:
         raise SystemExit("error: the studies differ in more than their seeds")
     t = studies[0].cfg.top_target
     runs = [r for s in studies for r in s.runs]
+    if batch_sizes:
+        runs = [r for r in runs if r.batch_size in batch_sizes]
     seeds = sorted({r.seed for r in runs})
     # the lr grid's widenings depend on each study's results: keep the (B, lr) cells that every
     # pooled seed ran, so that both halves of a split see the same grid
@@ -73,7 +84,8 @@ def real(dirs: list[Path], sizes: list[int], draws: int, n_boot: int, seed: int)
     rng = np.random.default_rng(seed)
     cells = front_cells(runs, t)
     resid = pooled_residuals(list(cells.values()))
-    out = {"seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
+    run_s = sum(r.wall_seconds or 0.0 for r in runs) / len(seeds)  # one seed's runs, all cells
+    out = {"batch_sizes": sorted({r.batch_size for r in runs}), "run_seconds_per_seed": run_s, "seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
            "cells": len(common), "runs_outside_common_cells": dropped,
            "residuals": shape(resid), "curvature_per_b": curvature_per_b(cells, len(seeds), seed_scale(resid))}  # fmt: skip
     for n in sizes:
@@ -156,6 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--studies", nargs="*", type=Path, default=[])
     ap.add_argument("--sizes", default="3,4,5")
+    ap.add_argument("--batch-sizes", default="", help="keep only these batch sizes' runs")
     ap.add_argument("--draws", type=int, default=40)
     ap.add_argument("--n-boot", type=int, default=300)
     ap.add_argument("--synthetic-seeds", default="2,3,5,8")
@@ -168,10 +181,13 @@ def main() -> None:
     result: dict = {"machine": machine_line()}
     if a.studies:
         sizes = [int(x) for x in a.sizes.split(",") if x]
-        result["real"] = real(a.studies, sizes, a.draws, a.n_boot, a.seed)
+        keep = [int(x) for x in a.batch_sizes.split(",") if x]
+        result["real"] = real(a.studies, sizes, a.draws, a.n_boot, a.seed, keep)
         r = result["real"]
         print(
-            f"real: {len(r['seeds'])} pooled seeds from {', '.join(r['studies'])}; {r['cells']}"
+            f"real: {len(r['seeds'])} pooled seeds from {', '.join(r['studies'])}, batch sizes"
+            f" {', '.join(map(str, r['batch_sizes']))} ({r['run_seconds_per_seed']:.0f} run-seconds"
+            f" per seed); {r['cells']}"
             f" (B, lr) cells that all ran ({r['runs_outside_common_cells']} runs outside them);"
             f" seed noise: sd of log S about each cell's mean {r['seed_noise_sd_log_s']:.3f}"
         )

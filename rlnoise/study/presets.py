@@ -20,7 +20,11 @@ cartpole (the default; sized for about 10 minutes on 2 cores)
     at 5 / 10 / 20 seeds (benchmarks/results/study_repeatability_cpu_2026-11-28*.json). 5 seeds
     keep the study near 10 minutes (7.5 min measured on the 2-core VM with little else
     running); the interval's coverage stays near 90% (89% at 3 seeds, 92% at 5, 800
-    synthetic studies each). B_simple on the adaptive cadence
+    synthetic studies each). Other layouts at about this cost (wider B ranges, x4 spacing,
+    more seeds at the ends) cut the synthetic spread by at most 14% at every true B_crit tried,
+    and three-size layouts swung from much better to much worse on real runs with the sizes
+    kept (benchmarks/study_design.py, benchmarks/RESULTS.md), so the six sizes stay.
+    B_simple on the adaptive cadence
     (every update unless over 3% of wall time), B_noise every 10 updates. One environment
     (B = 128) is left out: an update costs ~0.2-0.3 s whatever the batch, a run there needs
     ~230 updates, and its B_simple would come from correlated time chunks.
