@@ -192,3 +192,44 @@ def _spec(cfg, n, updates):
     from rlnoise.study.plan import RunSpec
 
     return RunSpec(n, 0, 0, cfg.lr, n * cfg.n_steps, updates, 0)
+
+
+def test_a_larger_seeds_grows_the_study_and_keeps_its_runs(tmp_path, monkeypatch):
+    grid = dataclasses.replace(
+        TINY, lr_rule="grid", seeds=2, cell_stat="median", cap_factor=2.0, max_widenings=1
+    )
+    out, lines = tmp_path / "s", []
+    fake = FakeExecutor()
+    monkeypatch.setattr(runner, "make_executor", lambda *a: fake)
+    first = runner.run_study(grid, ExecOptions(), out, "cmd", lines.append)
+    old = {r.name: r.wall_seconds for r in first.runs}
+    assert {r.seed for r in first.runs} == {0, 1}
+    cells = {(r.n_envs, r.k) for r in first.runs}
+
+    fake2 = FakeExecutor()
+    monkeypatch.setattr(runner, "make_executor", lambda *a: fake2)
+    grown = dataclasses.replace(grid, seeds=3)
+    study = runner.run_study(grown, ExecOptions(), out, "cmd3", lines.append)
+    # only seed 2 trains, on every (B, lr) cell the first two seeds ran; nothing is retrained
+    assert {j["config"]["seed"] for j in fake2.jobs} == {2}
+    assert len(fake2.jobs) == len(cells)
+    assert {(r.n_envs, r.k) for r in study.runs if r.seed == 2} == cells
+    assert {r.name: r.wall_seconds for r in study.runs if r.seed < 2} == old
+    doc = json.loads((out / "study.json").read_text())
+    assert doc["config"]["seeds"] == 3 and doc["status"] == "complete"
+    assert doc["seeds_grown"][0] | {"at": None} == {
+        "seeds_from": 2, "seeds_to": 3, "at": None, "command": "cmd3"
+    }  # fmt: skip
+    assert any(ln.startswith("adding seeds 2..2") for ln in lines)
+    assert "- Seeds grown from 2 to 3 on " in (out / "report.md").read_text()
+    assert study.top.ok
+
+    # the grown study again: nothing to train; fewer seeds: refused, nothing touched
+    fake3 = FakeExecutor()
+    monkeypatch.setattr(runner, "make_executor", lambda *a: fake3)
+    runner.run_study(grown, ExecOptions(), out, "cmd3", lines.append)
+    assert fake3.jobs == []
+    before = (out / "study.json").read_bytes()
+    with pytest.raises(StudyError, match="can grow it but not shrink it to 2"):
+        runner.run_study(grid, ExecOptions(), out, "cmd", lines.append)
+    assert (out / "study.json").read_bytes() == before

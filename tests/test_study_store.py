@@ -60,5 +60,9 @@ def test_out_dir_checks(tmp_path):
     with pytest.raises(StudyError, match="not empty"):
         check_out_dir(tmp_path, cfg)
     assert check_out_dir(EXAMPLE, cfg).cfg == cfg
-    with pytest.raises(StudyError, match="different study .seeds 5 there, 4 here"):
+    # more seeds grow the study (the runner adds them); fewer cannot drop its runs
+    assert check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=7)).cfg == cfg
+    with pytest.raises(StudyError, match="with 5 seeds.*not shrink it to 4"):
         check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=4))
+    with pytest.raises(StudyError, match="different study .max_steps 600000 there, 9 here; seeds"):
+        check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=7, max_steps=9))

@@ -121,7 +121,13 @@ def add_study_parsers(sub) -> None:
     )
     p.add_argument("--algo", metavar="{ppo,a2c}", help="algorithm (default from the preset)")
     p.add_argument("--n-envs", metavar="N1,N2,...", help="comma-separated env counts, e.g. 1,2,4,8")
-    p.add_argument("--seeds", type=int, metavar="K", help="seeds per (B, lr): N..N+K-1")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        metavar="K",
+        help="seeds per (B, lr): N..N+K-1; with the --out of a finished or stopped study and its "
+        "other flags, a larger K adds seeds to it (its runs are kept)",
+    )
     p.add_argument(
         "--seed-start",
         type=int,

@@ -249,6 +249,10 @@ def _header(study: Study) -> list[str]:
         f"# rlnoise study: {doc['env']} {doc['algo'].upper()}",
         "",
         f"- Command: `{doc.get('command', '')}`",
+        *[
+            f"- Seeds grown from {g['seeds_from']} to {g['seeds_to']} on {g['at']}: `{g['command']}`"
+            for g in doc.get("seeds_grown") or []
+        ],
         f"- Machine: {m.get('platform', '?')}; CPU {m.get('cpu') or '?'} ({m.get('cores', '?')} "
         f"cores); Python {m.get('python', '?')}, torch {m.get('torch', '?')}",
         f"- Date: started {doc.get('started')}, finished {doc.get('finished') or 'not yet'}; "

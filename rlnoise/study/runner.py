@@ -186,6 +186,8 @@ def run_study(
     with _locked(out):
         cfg, workers, budget = _prepare(cfg, ex, existing.doc if existing else None, log)
         doc = existing.doc if existing else new_doc(cfg, command, machine_info())
+        if existing and existing.cfg.seeds < cfg.seeds:
+            _grow_seeds(doc, existing.cfg, cfg, command, log)
         if budget is not None:
             doc["budget"] = budget
         records = {r.name: r for r in (existing.runs if existing else [])}
@@ -210,6 +212,23 @@ def run_study(
             close_budget(doc["budget"], wall())
             log(budget_line(doc["budget"]))
         return finish(out, doc, records, wall())
+
+
+def _grow_seeds(
+    doc: dict, old: StudyConfig, cfg: StudyConfig, command: str, log: Callable[[str], None]
+) -> None:
+    """Record in `doc` that the study now has cfg.seeds seeds: its finished runs stay, the
+    planner adds the new seeds' runs (each (B, lr) cell the old seeds ran, the grid's caps and
+    widenings now judged on every seed) and the fit uses them all."""
+    doc["config"] = cfg.to_json()
+    doc["status"] = "running"
+    grown = {"seeds_from": old.seeds, "seeds_to": cfg.seeds, "at": now(), "command": command}
+    doc.setdefault("seeds_grown", []).append(grown)
+    new = cfg.seed_list[old.seeds :]
+    log(
+        f"adding seeds {new.start}..{new.stop - 1} to the study ({old.seeds} -> {cfg.seeds} "
+        "seeds per cell); its finished runs are kept"
+    )
 
 
 # ----------------------------------------------------------------------------- budget, workers

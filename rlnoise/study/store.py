@@ -83,8 +83,9 @@ def load_study(out: Path) -> Study:
 
 
 def check_out_dir(out: Path, cfg: StudyConfig) -> Study | None:
-    """The study already in `out` (same config), None for a new or empty directory.
-    Raises StudyError, touching nothing, when `out` holds something else."""
+    """The study already in `out` (same config, or the same with more seeds: `cfg` grows it),
+    None for a new or empty directory. Raises StudyError, touching nothing, when `out` holds
+    something else."""
     out = Path(out)
     if not out.exists():
         return None
@@ -97,6 +98,13 @@ def check_out_dir(out: Path, cfg: StudyConfig) -> Study | None:
     study = load_study(out)
     theirs, mine = study.cfg.to_json(), cfg.to_json()  # older files: fields filled as loaded
     diff = [k for k in sorted(set(theirs) | set(mine)) if theirs.get(k) != mine.get(k)]
+    if diff == ["seeds"]:
+        if cfg.seeds > study.cfg.seeds:
+            return study  # grown: the runner keeps its runs and adds the new seeds'
+        raise StudyError(
+            f"{out} holds this study with {study.cfg.seeds} seeds; a study keeps its runs, so "
+            f"--seeds can grow it but not shrink it to {cfg.seeds}: use another --out"
+        )
     if diff:
         what = "; ".join(
             f"{k} {_short(theirs.get(k))} there, {_short(mine.get(k))} here" for k in diff[:3]
