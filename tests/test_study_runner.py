@@ -221,6 +221,9 @@ def test_a_larger_seeds_grows_the_study_and_keeps_its_runs(tmp_path, monkeypatch
         "seeds_from": 2, "seeds_to": 3, "at": None, "command": "cmd3"
     }  # fmt: skip
     assert any(ln.startswith("adding seeds 2..2") for ln in lines)
+    counts = [ln.split("]")[0][1:].split("/") for ln in lines if ln.startswith("[")][-len(cells) :]
+    assert all(int(a) <= int(b) for a, b in counts)  # progress never above the runs known
+    assert counts[-1] == [str(len(study.runs))] * 2
     assert "- Seeds grown from 2 to 3 on " in (out / "report.md").read_text()
     assert study.top.ok
 

@@ -392,7 +392,7 @@ class _Session:
             f"study: {cfg.algo.upper()} on {cfg.env_id}, B = "
             f"{', '.join(f'{b:,}' for b in cfg.batch_sizes)} observations, {cfg.seeds} seed(s), "
             f"targets {', '.join(f'{t:g}' for t in cfg.targets)}, lr rule {cfg.lr_rule}; "
-            f"{len(specs)} runs planned so far, {len(records)} done; "
+            f"{self._known_count()} runs planned so far, {len(records)} done; "
             f"{self.executor.workers} {self.executor.name} worker(s); out {out}"
         )
         with self.stop.installed():
@@ -488,7 +488,12 @@ class _Session:
         rec.resumed_at = res.get("resumed_at")
         self.records[spec.name] = rec
         self.save()
-        self.log(_progress_line(self.cfg, rec, len(self.records), len(self._plan())))
+        self.log(_progress_line(self.cfg, rec, len(self.records), self._known_count()))
+
+    def _known_count(self) -> int:
+        """Runs planned so far or finished: a grown study's later-stage runs of its old seeds
+        are finished but not planned again until the new seeds' earlier stages are done."""
+        return len({s.name for s in self._plan()} | set(self.records))
 
 
 def _wrap(e: BaseException, spec: RunSpec) -> BaseException:
