@@ -82,15 +82,19 @@ def test_front_table_as_text_and_as_markdown():
     assert front_table(fit)[2] == "| 256 | 2 | | | | not reached | | | | | |"
 
 
-def test_compare_writes_one_table_for_several_studies(tmp_path, capsys):
+def test_compare_writes_one_table_for_several_studies(example, tmp_path, capsys):
     from rlnoise.cli import main
 
+    doc = json.loads((example / "study.json").read_text())
+    doc["seeds_grown"] = [{"seeds_from": 5, "seeds_to": 9, "at": "t", "command": "grow it"}]
+    (example / "study.json").write_text(json.dumps(doc))
     out = tmp_path / "findings.md"
-    assert main(["report", "--compare", str(EXAMPLE), str(EXAMPLE), "--out", str(out)]) == 0
+    assert main(["report", "--compare", str(EXAMPLE), str(example), "--out", str(out)]) == 0
     text = out.read_text()
     assert text.count("| CartPole-v1 PPO") == 4  # two studies, two tables
     assert "B_simple at a common temperature lr/B" in text and "1,188 [" in text
     assert "Commands and machines" in text
+    assert text.count(", then `grow it`;") == 1  # a grown study lists how it grew
     assert main(["report"]) == 2  # neither DIR nor --compare: one line, exit 2
     assert "needs a study directory" in capsys.readouterr().err
 

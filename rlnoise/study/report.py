@@ -477,7 +477,8 @@ def compare(studies: list[tuple[str, Study]]) -> str:
         r = [_ratio_cell(by.get(x)) for x in labels]
         values.append(f"| {name} | {top.target:g} | {bc} | " + " | ".join(v) + " |")
         ratios.append(f"| {name} | {top.target:g} | {_n(top.b_crit)} | " + " | ".join(r) + " |")
-        cmds.append(f"- `{d}`: `{st.doc.get('command', '')}`; {_machine(st.doc)}")
+        grown = "".join(f", then `{g['command']}`" for g in st.doc.get("seeds_grown") or [])
+        cmds.append(f"- `{d}`: `{st.doc.get('command', '')}`{grown}; {_machine(st.doc)}")
     return "\n".join(
         ["B_crit and every noise-scale predictor (observations; 90% intervals):", "", *values,
          "", "Each predictor / B_crit (90% interval; * = within 2x):", "", *ratios, "",
