@@ -12,10 +12,10 @@ compared: |log(B_crit_a / B_crit_b)|, whether it is within 25% (the issue's goal
 each one's 90% interval covers the other's estimate. Draws reuse seeds, so they are not
 independent; read the shares as estimates from a few real seeds. Also for the pooled seeds:
 the shape of the seed noise (skew and excess kurtosis of the residuals of log S; normal: 0 and
-0), and each batch size's own curvature of log S in log lr with its standard error (does the
-front's one shared curvature fit?). `--sizes ""` prints only these. `--batch-sizes` keeps only
-those batch sizes' runs: a study design with fewer sizes, tried on real runs (see
-benchmarks/study_design.py for the synthetic side).
+0), each batch size's own curvature of log S in log lr with its standard error (does the
+front's one shared curvature fit?), and B_crit of all pooled runs in one fit. `--sizes ""`
+prints only these. `--batch-sizes` keeps only those batch sizes' runs: a study design with
+fewer sizes, tried on real runs (see benchmarks/study_design.py for the synthetic side).
 
 Synthetic: rlnoise.study.synthetic's model of the default study (known B_crit, seed noise 0.3 in
 log S), `--pairs` independent pairs of studies per seed count: the same two figures for point
@@ -72,6 +72,8 @@ def real(
     if batch_sizes:
         runs = [r for r in runs if r.batch_size in batch_sizes]
     seeds = sorted({r.seed for r in runs})
+    pooled = fit_front(front_cells(runs, t), n_boot=1000)  # every pooled run, widenings included
+    pooled_iv = percentile_interval(pooled.samples, 0.9)
     # the lr grid's widenings depend on each study's results: keep the (B, lr) cells that every
     # pooled seed ran, so that both halves of a split see the same grid
     cell_seeds: dict = {}
@@ -85,7 +87,7 @@ def real(
     cells = front_cells(runs, t)
     resid = pooled_residuals(list(cells.values()))
     run_s = sum(r.wall_seconds or 0.0 for r in runs) / len(seeds)  # one seed's runs, all cells
-    out = {"batch_sizes": sorted({r.batch_size for r in runs}), "run_seconds_per_seed": run_s, "seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
+    out = {"pooled_b_crit": pooled.b_crit, "pooled_interval_90": pooled_iv, "batch_sizes": sorted({r.batch_size for r in runs}), "run_seconds_per_seed": run_s, "seed_noise_sd_log_s": float(resid.std()) if resid.size else None, "studies": [str(d) for d in dirs], "seeds": seeds, "target": t, "sizes": [],
            "cells": len(common), "runs_outside_common_cells": dropped,
            "residuals": shape(resid), "curvature_per_b": curvature_per_b(cells, len(seeds), seed_scale(resid))}  # fmt: skip
     for n in sizes:
@@ -191,6 +193,9 @@ def main() -> None:
             f" (B, lr) cells that all ran ({r['runs_outside_common_cells']} runs outside them);"
             f" seed noise: sd of log S about each cell's mean {r['seed_noise_sd_log_s']:.3f}"
         )
+        iv = r["pooled_interval_90"]
+        print(f"  all {len(r['seeds'])} seeds in one fit (every run): B_crit {r['pooled_b_crit']:,.0f}"
+              f" [{iv[0]:,.0f}-{iv[2]:,.0f}]")  # fmt: skip
         sh = r["residuals"]
         print(f"  its shape: {sh['n']} residuals, skew {sh['skew']:.2f}, excess kurtosis"
               f" {sh['excess_kurtosis']:.2f} (normal: 0, 0)")  # fmt: skip
