@@ -18,6 +18,9 @@ may have shared the machine with other work, so read the cost as relative to the
 (`cost_vs_default`), which the fit's common load factor cancels from; `samples` (env steps) is
 machine-free. Without `--studies` only samples are reported.
 
+`--curvature` sets how sharply the model's S rises away from the best lr (default 0.15 per x2
+grid step squared; the default CartPole studies' own shared curvature reads 0.04-0.09).
+
 Designs (all with the default's x2 lr grid of five cells, 600k-step budget and 2x caps):
   default   B = 256..8,192 (6 sizes), 5 seeds -- the `cartpole` preset
   seeds7    the default's sizes, 7 seeds
@@ -115,10 +118,16 @@ def run_cost(cells: dict[int, list[Cell]], a: float, b: float) -> tuple[float, f
 
 
 def evaluate(
-    name: str, truth: float, pairs: int, n_boot: int, seed: int, cost: tuple[float, float]
+    name: str,
+    truth: float,
+    pairs: int,
+    n_boot: int,
+    seed: int,
+    cost: tuple[float, float],
+    curvature: float = SyntheticStudy.curvature,
 ) -> dict:
     sizes, seeds = DESIGNS[name]
-    study = SyntheticStudy(b_crit=truth, batch_sizes=sizes)
+    study = SyntheticStudy(b_crit=truth, batch_sizes=sizes, curvature=curvature)
     rng = np.random.default_rng(seed)
     logs, within, mutual, covers, secs, samples = [], [], [], [], [], []
     for i in range(pairs):
@@ -145,6 +154,7 @@ def evaluate(
         "batch_sizes": list(sizes),
         "seeds": list(seeds),
         "true_b_crit": truth,
+        "curvature": curvature,
         "pairs": pairs,
         "rms_log_ratio": float(np.sqrt(np.mean(np.square(logs)))),
         "share_within_25pct": float(within_a.mean()),
@@ -164,6 +174,12 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--curvature",
+        type=float,
+        default=SyntheticStudy.curvature,
+        help="the model's lr response: log S rises by this x (grid steps from the best lr)^2",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     names = [x for x in a.designs.split(",") if x]
@@ -171,7 +187,8 @@ def main() -> None:
     if unknown or "default" not in names:
         raise SystemExit(f"--designs: need 'default' and names from {', '.join(DESIGNS)}")
     truths = [float(x) for x in a.truths.split(",") if x]
-    result: dict = {"machine": machine_line(), "pairs": a.pairs, "n_boot": a.n_boot}
+    result: dict = {"machine": machine_line(), "pairs": a.pairs, "n_boot": a.n_boot,
+                    "curvature": a.curvature}  # fmt: skip
     cost = (0.0, 0.0)
     if a.studies:
         ca, cb, n = update_seconds(a.studies)
@@ -183,7 +200,8 @@ def main() -> None:
     for t_i, truth in enumerate(truths):
         base = None
         for d_i, name in enumerate(names):
-            r = evaluate(name, truth, a.pairs, a.n_boot, a.seed + 1000 * t_i + d_i, cost)
+            seed = a.seed + 1000 * t_i + d_i
+            r = evaluate(name, truth, a.pairs, a.n_boot, seed, cost, a.curvature)
             if name == "default":
                 base = r
             rows.append(r)
