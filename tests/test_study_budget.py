@@ -254,6 +254,12 @@ def test_a_shrunk_study_continues_with_its_plan(tmp_path, monkeypatch):
     jobs2 = _fake_study(monkeypatch, cal=None)
     study = runner.run_study(TINY, ex, out, "cmd", print)
     assert jobs2 == [] and study.cfg.max_steps == cap
+    # the same command with more seeds grows the shrunk plan (its step cap kept)
+    jobs3 = _fake_study(monkeypatch, cal=None)
+    grown = runner.run_study(dataclasses.replace(TINY, seeds=2), ex, out, "cmd2", print)
+    assert {j["config"]["seed"] for j in jobs3} == {1} and len(jobs3) == 3
+    assert grown.cfg.max_steps == cap and grown.cfg.seeds == 2
+    assert all(j["config"]["total_steps"] < 20_000 for j in jobs3)
 
 
 @pytest.mark.parametrize(

@@ -236,13 +236,21 @@ def _grow_seeds(
 
 def _stored_plan(cfg: StudyConfig, out: Path) -> StudyConfig:
     """The plan a budgeted study in `out` was shrunk to, when `cfg` is the study it was asked
-    for; else `cfg`."""
+    for; that plan with cfg's seeds when `cfg` asks for more seeds than the plan has (it grows
+    the shrunk study); else `cfg`."""
     if not (out / STUDY_FILE).is_file():
         return cfg
     doc = load_study(out).doc
     asked = (doc.get("budget") or {}).get("requested")
-    if asked is not None and StudyConfig.from_json(asked).to_json() == cfg.to_json():
-        return StudyConfig.from_json(doc["config"])
+    if asked is None:
+        return cfg
+    stored = StudyConfig.from_json(doc["config"])
+    if StudyConfig.from_json(asked).to_json() == cfg.to_json():
+        return stored
+    same_but_seeds = dataclasses.replace(cfg, seeds=asked["seeds"])
+    if same_but_seeds.to_json() == StudyConfig.from_json(asked).to_json():
+        if cfg.seeds > stored.seeds:
+            return dataclasses.replace(stored, seeds=cfg.seeds)
     return cfg
 
 
