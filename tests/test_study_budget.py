@@ -255,11 +255,16 @@ def test_a_shrunk_study_continues_with_its_plan(tmp_path, monkeypatch):
     study = runner.run_study(TINY, ex, out, "cmd", print)
     assert jobs2 == [] and study.cfg.max_steps == cap
     # the same command with more seeds grows the shrunk plan (its step cap kept)
+    actual = json.loads((out / "study.json").read_text())["budget"]["actual_minutes"]
     jobs3 = _fake_study(monkeypatch, cal=None)
     grown = runner.run_study(dataclasses.replace(TINY, seeds=2), ex, out, "cmd2", print)
     assert {j["config"]["seed"] for j in jobs3} == {1} and len(jobs3) == 3
     assert grown.cfg.max_steps == cap and grown.cfg.seeds == 2
     assert all(j["config"]["total_steps"] < 20_000 for j in jobs3)
+    # the budget's figures stay those of the plan it sized, and say so
+    b = grown.doc["budget"]
+    assert b["before_growing"] and b["actual_minutes"] == actual
+    assert budget_line(b).endswith("all of this before more seeds were added")
 
 
 @pytest.mark.parametrize(

@@ -403,6 +403,8 @@ def budget_line(budget: Mapping) -> str:
         )
     shrink = budget.get("shrink") or []
     parts.append("shrunk: " + ("; ".join(shrink) if shrink else "nothing"))
+    if budget.get("before_growing"):
+        parts.append("all of this before more seeds were added")
     return "; ".join(parts)
 
 

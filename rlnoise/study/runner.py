@@ -209,7 +209,8 @@ def run_study(
         if trained or not doc.get("finished"):
             doc["finished"] = now()
         if doc.get("budget"):
-            close_budget(doc["budget"], wall())
+            if not doc["budget"].get("before_growing"):
+                close_budget(doc["budget"], wall())
             log(budget_line(doc["budget"]))
         return finish(out, doc, records, wall())
 
@@ -222,6 +223,8 @@ def _grow_seeds(
     widenings now judged on every seed) and the fit uses them all."""
     doc["config"] = cfg.to_json()
     doc["status"] = "running"
+    if (doc.get("budget") or {}).get("actual_minutes") is not None:
+        doc["budget"]["before_growing"] = True  # its estimate and time are the smaller plan's
     grown = {"seeds_from": old.seeds, "seeds_to": cfg.seeds, "at": now(), "command": command}
     doc.setdefault("seeds_grown", []).append(grown)
     new = cfg.seed_list[old.seeds :]
