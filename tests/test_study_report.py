@@ -122,3 +122,16 @@ def test_reanalyse_rewrites_the_analysis_and_keeps_the_runs(example, capsys):
     assert (example / "study.json").read_bytes() == before  # nothing destroyed
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 1 and "no finished analysis" in err
+
+
+def test_a_loose_interval_says_a_repeat_may_land_outside_it_and_how_to_add_seeds():
+    import dataclasses
+
+    from rlnoise.study.report import verdict_lines
+
+    study = load_study(EXAMPLE)  # 1,188 [957, 1,541]: 1.3x above B_crit
+    hint = "a repeat with other seeds lands outside it about one time in four"
+    assert any("factor 1.3 from B_crit, and " + hint in ln for ln in verdict_lines(study))
+    tight = dataclasses.replace(study.top.interval, lo=1000.0, hi=1400.0)  # within 1.25x
+    study.fits[-1] = dataclasses.replace(study.top, interval=tight)
+    assert not any(hint in ln for ln in verdict_lines(study))

@@ -52,6 +52,12 @@ def _lr(x: float | None) -> str:
 # ----------------------------------------------------------------------------- the verdict
 
 
+# An interval reaching further than this factor from B_crit gets the hint to add seeds. A
+# repeat lands outside a calibrated 90% interval ~25% of the time: two estimates differ by
+# sqrt(2) of one's sd, P(|Z| > 1.645 / sqrt(2)) = 0.245 (benchmarks/RESULTS.md, the goal's ceiling).
+LOOSE = 1.25
+
+
 def verdict_lines(study: Study) -> list[str]:
     """The headline, as printed at the end of `rlnoise study` and atop report.md."""
     top = study.top
@@ -71,6 +77,15 @@ def verdict_lines(study: Study) -> list[str]:
         f"B_crit = {_n(top.b_crit)} observations{ivs} for target {t:g}; "
         f"S_min = {_n(top.s_min, 1)} updates, E_min = {_n(top.e_min)} observations.",
     ]
+    if iv and not iv.degenerate and iv.lo > 0:
+        spread = max(iv.hi / top.b_crit, top.b_crit / iv.lo)
+        if spread > LOOSE:
+            lines.append(
+                f"That interval reaches a factor {spread:.2g} from B_crit, and a repeat with "
+                "other seeds lands outside it about one time in four. More seeds narrow it: the "
+                "same command with a larger --seeds and this --out adds seeds to the study, "
+                "keeping its runs."
+            )
     bs = top.b_simple
     if bs.get("policy") is None:
         lines.append("B_simple: not measured on the front runs.")
