@@ -1,11 +1,13 @@
-"""One line naming the machine a benchmark ran on."""
+"""One line naming the machine a benchmark ran on; the closing lines of a benchmark's output."""
 
 from __future__ import annotations
 
 import os
 import platform
 from datetime import date
+from pathlib import Path
 
+from rlnoise.files import atomic_write_json
 from rlnoise.hardware import cpu_flags
 
 
@@ -33,3 +35,11 @@ def machine_line() -> str:
         f"{date.today()} | {cpu_model()}, {os.cpu_count()} cores, best ISA {isa} | "
         f"{platform.system()} {platform.release()} | Python {platform.python_version()}"
     )
+
+
+def close(result: dict, json_path: Path | None) -> None:
+    """Print the machine line of `result` and write it to `json_path` (atomically), if given."""
+    print(result["machine"])
+    if json_path:
+        atomic_write_json(json_path, result)
+        print(f"wrote {json_path}")

@@ -47,8 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._machine import machine_line
-from rlnoise.files import atomic_write_json
+from benchmarks._machine import close, machine_line
 from rlnoise.study.front import Cell, fit_front, percentile_interval
 from rlnoise.study.store import load_study
 from rlnoise.study.synthetic import SyntheticStudy, simulate
@@ -217,10 +216,7 @@ def main() -> None:
                 f"  samples {r['samples_vs_default']:.2f}x {rel}"
             )
     result["rows"] = rows
-    print(result["machine"])
-    if a.json:
-        atomic_write_json(a.json, result)
-        print(f"wrote {a.json}")
+    close(result, a.json)
 
 
 if __name__ == "__main__":

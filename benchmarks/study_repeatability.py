@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._machine import machine_line
-from rlnoise.files import atomic_write_json
+from benchmarks._machine import close, machine_line
 from rlnoise.study.analysis import front_cells
 from rlnoise.study.front import (
     cell_values,
@@ -228,10 +227,7 @@ def main() -> None:
                  "share_covering": share, "median_abs_log_error": err}
             )  # fmt: skip
             print(f"  {n} seeds per study, {a.coverage_studies} studies: {share:.1%} covered")
-    print(result["machine"])
-    if a.json:
-        atomic_write_json(a.json, result)
-        print(f"wrote {a.json}")
+    close(result, a.json)
 
 
 if __name__ == "__main__":
