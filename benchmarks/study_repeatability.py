@@ -1,6 +1,6 @@
 """How far apart are two studies with disjoint seeds? From real studies and from the synthetic model.
 
-    python -m benchmarks.study_repeatability [--studies DIR ...] [--sizes 3,4,5]
+    python -m benchmarks.study_repeatability [--pairwise DIR ...] [--studies DIR ...] [--sizes 3,4,5]
         [--batch-sizes 256,1024,4096] [--draws 40] [--synthetic-seeds 2,3,5,8] [--pairs 200]
         [--coverage-seeds 3,5] [--coverage-studies 800] [--json PATH]
 
@@ -16,6 +16,9 @@ the shape of the seed noise (skew and excess kurtosis of the residuals of log S;
 front's one shared curvature fit?), and B_crit of all pooled runs in one fit. `--sizes ""`
 prints only these. `--batch-sizes` keeps only those batch sizes' runs: a study design with
 fewer sizes, tried on real runs (see benchmarks/study_design.py for the synthetic side).
+
+Pairwise: independent studies (disjoint seeds, the same flags), each fitted again by this
+rlnoise, compared pair by pair as the issue's goal compares two studies.
 
 Synthetic: rlnoise.study.synthetic's model of the default study (known B_crit, seed noise 0.3 in
 log S), `--pairs` independent pairs of studies per seed count: the same two figures for point
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._machine import close, machine_line
-from rlnoise.study.analysis import front_cells
+from rlnoise.study.analysis import analyse, front_cells
 from rlnoise.study.front import (
     cell_values,
     fit_front,
@@ -120,6 +123,29 @@ def real(
     return out
 
 
+def pairwise(dirs: list[Path]) -> list[dict]:
+    """Independent studies compared as the goal compares them: each study fitted again by this
+    rlnoise (as `rlnoise report --compare` does), then every pair's distance and mutual cover."""
+    fits = {}
+    for d in dirs:
+        st = load_study(d)
+        res = analyse(st.cfg, st.runs)
+        if res.b_crit is None or not res.b_crit_interval:
+            raise SystemExit(f"error: {d} has no B_crit with an interval")
+        fits[str(d)] = (res.b_crit, *res.b_crit_interval, st.cfg.seeds)
+    rows = []
+    for i, a in enumerate(fits):
+        for b in list(fits)[i + 1 :]:
+            (ba, la, ha, na), (bb, lb, hb, nb) = fits[a], fits[b]
+            d = abs(math.log(ba / bb))
+            cover = la <= bb <= ha and lb <= ba <= hb
+            rows.append({"a": a, "b": b, "seeds": [na, nb], "b_crit": [ba, bb],
+                         "intervals_90": [[la, ha], [lb, hb]], "abs_log_ratio": d,
+                         "within_25pct": d <= WITHIN, "mutual_cover": cover,
+                         "goal_met": d <= WITHIN and cover})  # fmt: skip
+    return rows
+
+
 def shape(resid: np.ndarray) -> dict:
     """Is the seed noise of log S normal? Skewness and excess kurtosis of the pooled residuals."""
     z = (resid - resid.mean()) / resid.std()
@@ -177,9 +203,22 @@ def main() -> None:
     ap.add_argument("--coverage-seeds", default="3,5")
     ap.add_argument("--coverage-studies", type=int, default=800)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pairwise", nargs="*", type=Path, default=[],
+                    help="independent studies: compare every pair as the goal does")  # fmt: skip
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     result: dict = {"machine": machine_line()}
+    if a.pairwise:
+        result["pairwise"] = pairwise(a.pairwise)
+        print("independent studies, each fitted again, every pair:")
+        for p in result["pairwise"]:
+            (ba, bb), (ia, ib) = p["b_crit"], p["intervals_90"]
+            print(f"  {p['a']} {ba:,.0f} [{ia[0]:,.0f}-{ia[1]:,.0f}] vs {p['b']} {bb:,.0f}"
+                  f" [{ib[0]:,.0f}-{ib[1]:,.0f}]: {math.exp(p['abs_log_ratio']) - 1:.0%} apart,"
+                  f" mutual cover {'yes' if p['mutual_cover'] else 'no'},"
+                  f" goal {'met' if p['goal_met'] else 'not met'}")  # fmt: skip
+        met = sum(p["goal_met"] for p in result["pairwise"])
+        print(f"  goal met by {met} of {len(result['pairwise'])} pairs")
     if a.studies:
         sizes = [int(x) for x in a.sizes.split(",") if x]
         keep = [int(x) for x in a.batch_sizes.split(",") if x]

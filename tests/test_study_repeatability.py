@@ -43,3 +43,13 @@ def test_pooled_copies_and_a_layout_with_fewer_sizes(tmp_path):
     assert thin["run_seconds_per_seed"] < full["run_seconds_per_seed"]
     assert set(thin["curvature_per_b"]) <= {str(b) for b in kept}
     assert thin["sizes"][0]["seeds_per_study"] == 5 and thin["sizes"][0]["draws"] == 3
+
+
+def test_pairwise_compares_studies_as_the_goal_does(tmp_path):
+    from benchmarks.study_repeatability import pairwise
+
+    # the example and a relabelled copy: fitted again, the same B_crit and interval
+    (same,) = pairwise([_copy(tmp_path, "a", 0), _copy(tmp_path, "b", 100)])
+    assert same["abs_log_ratio"] == 0.0 and same["goal_met"] and same["seeds"] == [5, 5]
+    lo, hi = same["intervals_90"][0]
+    assert lo < same["b_crit"][0] < hi
