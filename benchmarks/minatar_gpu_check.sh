@@ -13,14 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-runs/minatar_gpu_check}"
-DEVICE="${DEVICE:-cuda}"
-if [ "$DEVICE" = cuda ]; then LIMIT="${TIMEOUT:-300}"; else LIMIT="${TIMEOUT:-3600}"; fi
-BUDGET="${BUDGET:-$((LIMIT - 45))}"  # start no phase after this many seconds
 source benchmarks/_device_env.sh
-status=0
-timeout "$LIMIT" python3 -m benchmarks.minatar_gpu_check --out "$OUT" --device "$DEVICE" \
-  --envs "${ENVS:-65536}" --ppo-envs "${PPO_ENVS:-4096}" --seconds "${SECONDS_PER_RUN:-5}" \
-  --games "${GAMES:-Breakout,Seaquest}" --modes "${MODES:-eager,compiled}" \
-  --budget "$BUDGET" 2>&1 | tee "$OUT/minatar_gpu_check.log" || status=$?
-keep_result minatar_gpu_check
-exit "$status"
+run_check minatar_gpu_check 300 45 --envs "${ENVS:-65536}" --ppo-envs "${PPO_ENVS:-4096}" \
+  --seconds "${SECONDS_PER_RUN:-5}" --games "${GAMES:-Breakout,Seaquest}" \
+  --modes "${MODES:-eager,compiled}"
