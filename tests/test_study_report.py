@@ -135,3 +135,22 @@ def test_a_loose_interval_says_a_repeat_may_land_outside_it_and_how_to_add_seeds
     tight = dataclasses.replace(study.top.interval, lo=1000.0, hi=1400.0)  # within 1.25x
     study.fits[-1] = dataclasses.replace(study.top, interval=tight)
     assert not any(hint in ln for ln in verdict_lines(study))
+
+
+def test_a_predictor_below_one_observation_is_not_printed_as_zero():
+    from rlnoise.study.report import predictor_line
+
+    p = {
+        "label": "B_noise",
+        "value": 0.0129,
+        "lo": 0.0128,
+        "hi": 0.0131,
+        "ratio": 1.7e-4,
+        "ratio_lo": 1e-4,
+        "ratio_hi": 3.4e-4,
+        "within_2x": False,
+    }
+    line = predictor_line(p)
+    assert line.startswith("B_noise = 0.013 [0.013, 0.013]; / B_crit = 0.00017"), line
+    big = predictor_line({**p, "value": 1234.4, "lo": 1000.0, "hi": 1500.0})
+    assert big.startswith("B_noise = 1,234 [1,000, 1,500]"), big
