@@ -203,3 +203,24 @@ def _close(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return a == pytest.approx(b, rel=1e-9)
     return a == b
+
+
+def test_front_runs_reading_b_noise_at_or_below_zero_are_counted_and_left_out():
+    """B_noise weights by the Hessian, which need not be positive in RL: a run can read <= 0.
+    Such runs stay out of the log-space median and the row says how many there were."""
+    from rlnoise.study.report import predictor_line
+
+    cfg = dataclasses.replace(CFG, n_envs=(1, 4, 16, 64), targets=(100.0,), seeds=3)
+    recs = records(cfg, _shaped_table({1: 100, 4: 40, 16: 25, 64: 21.2}))
+    planted = {0: -50.0, 1: 200.0, 2: 800.0}  # by seed, the same at every cell
+    for r in recs:
+        r.targets[-1].noise["b_noise"] = planted[r.seed]
+    out = analyse(cfg, recs, n_boot=100)
+    row = out.predictors[3]
+    assert row["name"] == "b_noise"
+    assert (row["n_nonpositive"], row["n_runs"]) == (4, 12)  # one seed per front cell
+    assert row["value"] == pytest.approx(400.0)  # sqrt(200 * 800), the -50 left out
+    assert "4 of the front's 12 runs read <= 0" in predictor_line(row)
+    front = out.predictors[0]
+    assert front["n_nonpositive"] == 0 and front["n_runs"] == 12
+    assert "left out" not in predictor_line(front)

@@ -110,21 +110,36 @@ def _front_draws(fit: TargetFit, cells, name: str, rng) -> np.ndarray | None:
     return _gmedian(np.stack(per_b)) if per_b else None
 
 
-def _point(fit: TargetFit, cells, name: str) -> float | None:
-    """The point value: the same medians without noise (each run's own estimate)."""
-    per_b = []
+def _front_values(fit: TargetFit, cells, name: str) -> list[list[float]]:
+    """Per front point, the statistic of each run of its cell that reached the target (each
+    run's own estimate; None where it was not measured is left out)."""
+    _, part, key, _ = PREDICTORS[name]
+    out = []
     for f in fit.front:
         rs = next((rs for c, rs in cells.get(f.batch_size) or [] if c.k == f.k), None) or []
-        _, part, key, _ = PREDICTORS[name]
         vals = [
             (r.at(fit.target).noise[part] if part else r.at(fit.target).noise).get(key)
             for r in rs
             if r.at(fit.target).steps is not None
         ]
-        vals = [v for v in vals if v is not None and v > 0]
-        if vals:
-            per_b.append(float(_gmedian(np.array(vals))))
-    return float(_gmedian(np.array(per_b))) if per_b else None
+        out.append([v for v in vals if v is not None])
+    return out
+
+
+def _point(per_b: list[list[float]]) -> float | None:
+    """The point value: the log-space medians (per batch size, then over batch sizes) of the
+    runs' own estimates, those <= 0 left out (no log; see `nonpositive`)."""
+    meds = [float(_gmedian(np.array(p))) for p in ([v for v in vs if v > 0] for vs in per_b) if p]
+    return float(_gmedian(np.array(meds))) if meds else None
+
+
+def nonpositive(per_b: list[list[float]]) -> tuple[int, int]:
+    """(runs whose estimate is <= 0, runs measured) among the front's runs. B_noise's
+    tr(H Sigma) and G^T H G are curvature-weighted and H need not be positive in RL, so a run
+    can read B_noise <= 0: no noise scale, so it stays out of the median, and the report says
+    how many did (the median of the rest is biased by leaving them out)."""
+    flat = [v for vs in per_b for v in vs]
+    return sum(1 for v in flat if not v > 0), len(flat)
 
 
 def temperature(fit: TargetFit) -> float | None:
@@ -179,10 +194,15 @@ def predictors(
             point = _temperature_draws(fit, cells, rng, noisy=False)
             value = None if point is None else float(point[0])
             draws = _temperature_draws(fit, cells, rng, noisy=True)
+            counts = None
         else:
-            value = _point(fit, cells, name)
+            per_b = _front_values(fit, cells, name)
+            value = _point(per_b)
             draws = _front_draws(fit, cells, name, rng)
+            counts = nonpositive(per_b)
         row: dict = {"name": name, "label": label, "value": value}
+        if counts is not None:
+            row["n_nonpositive"], row["n_runs"] = counts
         row |= dict.fromkeys(("lo", "hi", "ratio", "ratio_lo", "ratio_hi", "within_2x"))
         if value is not None and draws is not None:
             tail = 50.0 * (1 - CI)

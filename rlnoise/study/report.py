@@ -132,7 +132,18 @@ def predictor_line(p: dict) -> str:
     return (
         f"{p['label']} = {_n(p['value'])} {_iv(p['lo'], p['hi'])}; / B_crit = "
         f"{r:.2g} {_iv(p['ratio_lo'], p['ratio_hi'], ratio=True)}"
-        f"{' (within 2x)' if p['within_2x'] else ''}."
+        f"{' (within 2x)' if p['within_2x'] else ''}.{_left_out(p)}"
+    )
+
+
+def _left_out(p: dict) -> str:
+    """Says how many front runs read <= 0 (no noise scale) and were left out of the median."""
+    k, n = p.get("n_nonpositive") or 0, p.get("n_runs") or 0
+    if not k:
+        return ""
+    return (
+        f" {k} of the front's {n} runs read <= 0 (no noise scale: a curvature-weighted or "
+        "trace estimate below zero) and are left out of the median."
     )
 
 
@@ -491,18 +502,25 @@ def compare(studies: list[tuple[str, Study]]) -> str:
         iv = top.interval
         bc = f"{_n(top.b_crit)} " + (_iv(iv.lo, iv.hi) if iv else "")
         by = {p["label"]: p for p in top.predictors}
-        v = [f"{_n(by[x]['value'])} {_iv(by[x]['lo'], by[x]['hi'])}" if x in by and
-             by[x]["value"] is not None else "n/a" for x in labels]  # fmt: skip
+        v = [f"{_n(by[x]['value'])} {_iv(by[x]['lo'], by[x]['hi'])}{_left_out_cell(by[x])}"
+             if x in by and by[x]["value"] is not None else "n/a" for x in labels]  # fmt: skip
         r = [_ratio_cell(by.get(x)) for x in labels]
         values.append(f"| {name} | {top.target:g} | {bc} | " + " | ".join(v) + " |")
         ratios.append(f"| {name} | {top.target:g} | {_n(top.b_crit)} | " + " | ".join(r) + " |")
         grown = "".join(f", then `{g['command']}`" for g in st.doc.get("seeds_grown") or [])
         cmds.append(f"- `{d}`: `{st.doc.get('command', '')}`{grown}; {_machine(st.doc)}")
     return "\n".join(
-        ["B_crit and every noise-scale predictor (observations; 90% intervals):", "", *values,
+        ["B_crit and every noise-scale predictor (observations; 90% intervals; 'k/n <= 0': k of"
+         " the n front runs read <= 0, no noise scale, and are left out of the median):", "",
+         *values,
          "", "Each predictor / B_crit (90% interval; * = within 2x):", "", *ratios, "",
          "Commands and machines:", "", *cmds, ""]
     )  # fmt: skip
+
+
+def _left_out_cell(p: dict) -> str:
+    k = p.get("n_nonpositive") or 0
+    return f" ({k}/{p.get('n_runs')} <= 0)" if k else ""
 
 
 def _ratio_cell(p: dict | None) -> str:
