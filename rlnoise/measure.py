@@ -151,7 +151,10 @@ class NoiseMonitor:
     time between two `due` calls, less the measurement), and from then on measures every
     max(every, ceil(ratio / budget)) updates, ratio the median measurement/update cost. The
     cadence is decided once and kept in the state (a resumed run keeps it); training itself
-    never depends on it, so same-seed runs differ only in which updates were measured."""
+    never depends on it, so same-seed runs differ only in which updates were measured. Every
+    multiple of `b_noise_every` is measured too (with B_noise), whatever the cadence: until
+    2026-11-28 B_noise was taken only where the two cadences met, so a run whose adaptive
+    cadence had grown (a loaded machine) could get B_noise at update 0 alone."""
 
     def __init__(
         self,
@@ -172,10 +175,13 @@ class NoiseMonitor:
         self._last_measure_s = 0.0
 
     def due(self, update: int) -> bool:
+        """Whether to measure at `update`: on B_simple's cadence, and at every multiple of
+        `b_noise_every` whatever that cadence is (B_noise rides on a measurement)."""
         if not self.enabled:
             return False
+        b_noise_due = self.b_noise_every > 0 and update % self.b_noise_every == 0
         if self.decided:
-            return update % self.every == 0
+            return update % self.every == 0 or b_noise_due
         now = time.perf_counter()
         if self._last_due is not None and self._last_measure_s > 0:
             rest = max(now - self._last_due - self._last_measure_s, 1e-9)
@@ -185,7 +191,7 @@ class NoiseMonitor:
             ratio = statistics.median(self.cost_ratios)
             self.every = max(self.every, math.ceil(ratio / self.budget))
             self.decided = True
-            return update % self.every == 0
+            return update % self.every == 0 or b_noise_due
         return True
 
     def measure(

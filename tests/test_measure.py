@@ -327,3 +327,18 @@ def test_a_run_that_reaches_its_target_has_a_finite_b_simple(tmp_path):
     out = noise_up_to(s["noise_history"], s["target_update"], big_batch=64)
     assert out["policy"]["n_measurements"] >= 1
     assert out["policy"]["run_avg"] is not None and math.isfinite(out["policy"]["run_avg"])
+
+
+def test_b_noise_is_measured_every_m_updates_whatever_the_adaptive_cadence(monkeypatch):
+    """A measurement costing 20% of an update gives a B_simple cadence of 7 at a 3% budget;
+    --b-noise-every 5 still measures (with B_noise) at every multiple of 5."""
+    import rlnoise.measure as m
+
+    clock = _Clock()
+    monkeypatch.setattr(m.time, "perf_counter", clock)
+    mon = m.NoiseMonitor(make_groups(8, 4, 4), 0.95, 1, 5, budget=0.03)
+    measured = _drive(mon, clock, 40, update_s=1.0, meas_s=0.2)
+    assert mon.every == 7
+    assert measured[3:] == [u for u in range(3, 40) if u % 7 == 0 or u % 5 == 0]
+    pinned = m.NoiseMonitor(make_groups(8, 4, 4), 0.95, 4, 10)  # --noise-every 4
+    assert [u for u in range(25) if pinned.due(u)] == [0, 4, 8, 10, 12, 16, 20, 24]
