@@ -394,7 +394,9 @@ class Trainer:
         a second one stops at once, keeping the last checkpoint."""
         cfg = self.cfg
         metrics = MetricsSink.open(
-            self.run_dir, purge_step=self.global_step if self.update > 0 else None
+            # on resume, drop what was logged after the checkpoint: the checkpointed update's
+            # own points sit at its global step, so the purge starts one step later
+            self.run_dir, purge_step=self.global_step + 1 if self.update > 0 else None
         )
         obs = self._reset_env()
         h, threads = self.hardware_info(), torch.get_num_threads()

@@ -325,3 +325,17 @@ def test_small_tasks_train_and_evaluate(tmp_path, capsys, env_id, algo):
     assert s["updates"] == 2 and s["global_step"] == 128
     assert all(s["noise"][p]["n_measurements"] == 2 for p in ("policy", "value", "total"))
     assert main(["evaluate", cfg.run_dir, "--episodes", "1"]) == 0
+
+
+def test_resume_keeps_the_checkpointed_updates_tensorboard_points(tmp_path):
+    """The resumed writer purges the events logged after the checkpoint, not those of the
+    checkpointed update itself (they sit at its global step)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = small_cfg(tmp_path, total_steps=2 * 32 * 4)
+    start(cfg).run()
+    resume(cfg.run_dir, total_steps=2 * 32 * 6).run()
+    acc = EventAccumulator(str(cfg.run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("charts/learning_rate")]
+    assert steps == [64 * u for u in range(1, 7)], steps
