@@ -42,7 +42,8 @@ _HELP = {
     "channels_last": "NHWC convolutions for Atari frames (default on)",
     "rollout": "auto, sync or double (two env halves: one half's emulators step while the policy acts on the other; auto picks by device, backend and cores)",
     "cuda_graph": "replay the acting forward from a CUDA graph (needs --device cuda)",
-    "torch_threads": "torch intra-op threads (default: torch's own on CPU, 1 on CUDA)",
+    "torch_threads": "torch intra-op threads (default: 1 on CUDA and for CartPole-style and "
+    "MinAtar networks on a CPU, torch's own for Atari frames on a CPU)",
 }
 
 

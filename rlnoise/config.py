@@ -64,7 +64,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 (autocast in PPO's update); rlnoise.hardware
     channels_last: bool | None = None  # NHWC convs for Atari frames; None = on (faster here)
-    torch_threads: int | None = None  # default: torch's own on a CPU run, 1 on a CUDA run
+    torch_threads: int | None = None  # default: rlnoise.hardware.resolve_threads
     rollout: str = "auto"  # auto | sync | double (two env halves in flight); rlnoise.hardware
     cuda_graph: bool = False  # replay the acting forward from a CUDA graph (needs --device cuda)
     # noise scale (rlnoise.measure)

@@ -14,6 +14,13 @@ Explicit "fp32" or "bf16" is always honoured.
 
 `resolve_rollout` turns `--rollout auto` into "sync" or "double" (two env halves in flight, see
 rlnoise.rollout) with the reason; a tensor env always steps on its device ("device").
+
+`resolve_threads` picks torch's intra-op threads when `--torch-threads` is not given: one on
+CUDA (see Trainer._hardware) and for the small networks of the CPU tasks (CartPole-style MLPs,
+the MinAtar CNN), torch's own count for Atari frames on a CPU. Measured on the 2-core AMD EPYC
+(`python -m benchmarks.torch_threads`, benchmarks/RESULTS.md): one thread is never slower for the
+small networks, and with one other busy process on the machine two threads ran CartPole 5.9x and
+MinAtar 9.9x slower than one (an OpenMP pool waiting for a core that is not free).
 """
 
 from __future__ import annotations
@@ -92,3 +99,17 @@ def resolve_rollout(
     if device_type == "cuda" and cores >= 4:
         return "double", f"auto: CUDA with {cores} cores and ale-py threads (unverified on GPU)"
     return "sync", f"auto: {device_type} with {cores} cores"
+
+
+def resolve_threads(
+    requested: int | None, device_type: str, env_kind: str
+) -> tuple[int | None, str]:
+    """(torch intra-op threads or None for torch's own, why) for `--torch-threads requested`
+    on `device_type`, for an env of `env_kind` ("atari", "minatar" or "gymnasium")."""
+    if requested:
+        return requested, "asked for"
+    if device_type == "cuda":
+        return 1, "auto: 1 on CUDA (the host work is small; a spinning pool fights env threads)"
+    if env_kind != "atari":
+        return 1, "auto: 1 for a small network on the CPU (more threads only wait for cores)"
+    return None, "auto: torch's own for Atari frames on the CPU"

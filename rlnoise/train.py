@@ -36,7 +36,7 @@ from rlnoise.checkpoint import (
 )
 from rlnoise.config import ALGOS, DEVICES, PRECISIONS, ROLLOUTS, ConfigError, TrainConfig
 from rlnoise.graceful import GracefulStop
-from rlnoise.hardware import resolve_precision, resolve_rollout, usable_cores
+from rlnoise.hardware import resolve_precision, resolve_rollout, resolve_threads, usable_cores
 from rlnoise.history import RunHistory, noise_summary
 from rlnoise.measure import Measurement, NoiseMonitor, make_groups
 from rlnoise.progress import progress_bar
@@ -233,7 +233,9 @@ class Trainer:
         On CUDA, torch's intra-op pool defaults to one thread: the host work left is small, and
         an OpenMP pool spinning on every core fights ale-py's emulator threads."""
         cuda = self.device.type == "cuda"
-        threads = cfg.torch_threads or (1 if cuda else None)
+        threads, self.threads_reason = resolve_threads(
+            cfg.torch_threads, self.device.type, env_kind(cfg.env_id)
+        )
         if threads:
             torch.set_num_threads(threads)
         if cuda:
@@ -264,6 +266,7 @@ class Trainer:
             "rollout_resolved": self.rollout_mode,
             "rollout_reason": self.rollout_reason,
             "torch_threads_resolved": torch.get_num_threads(),
+            "torch_threads_reason": self.threads_reason,
         }
 
     def _make_model(self) -> ActorCritic:
@@ -403,7 +406,7 @@ class Trainer:
         print(
             f"  precision {h['precision_resolved']} ({h['precision_reason']}); rollout "
             f"{h['rollout_resolved']} ({h['rollout_reason']}); "
-            f"{threads} torch thread{'s' if threads > 1 else ''}",
+            f"{threads} torch thread{'s' if threads > 1 else ''} ({h['torch_threads_reason']})",
             flush=True,
         )
         total = self.num_updates * cfg.batch_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -73,24 +74,43 @@ def test_cuda_runs_default_to_one_torch_thread(monkeypatch):
     assert a2c.precision == "fp32" and "A2C" in a2c.precision_reason
 
 
-def test_cpu_run_keeps_torch_threads_records_and_prints(tmp_path, capsys):
+def test_cpu_run_picks_threads_records_and_prints(tmp_path, capsys):
+    """A CartPole run on the CPU uses one torch thread unless asked (rlnoise.hardware
+    .resolve_threads), records every choice with its reason and prints them."""
     torch.set_num_threads(2)
-    cfg = TrainConfig(
-        n_envs=2,
-        n_steps=16,
-        total_steps=32,
-        noise=False,
-        progress=False,
-        run_dir=str(tmp_path / "r"),
-    )
-    t = start(cfg)
-    assert torch.get_num_threads() == 2
-    written = json.loads((Path(cfg.run_dir) / "config.json").read_text())
-    for k in ("precision", "rollout"):
-        assert written[f"{k}_resolved"] == t.hardware_info()[f"{k}_resolved"]
-        assert written[f"{k}_reason"]
-    assert written["precision_resolved"] in ("fp32", "bf16")
-    assert written["rollout_resolved"] == "sync"  # CartPole steps in the calling thread
-    t.run()
-    out = capsys.readouterr().out
-    assert f"precision {t.precision} ({t.precision_reason})" in out and "rollout sync" in out
+    try:
+        cfg = TrainConfig(
+            n_envs=2,
+            n_steps=16,
+            total_steps=32,
+            noise=False,
+            progress=False,
+            run_dir=str(tmp_path / "r"),
+        )
+        t = start(cfg)
+        assert torch.get_num_threads() == 1
+        written = json.loads((Path(cfg.run_dir) / "config.json").read_text())
+        for k in ("precision", "rollout", "torch_threads"):
+            assert written[f"{k}_resolved"] == t.hardware_info()[f"{k}_resolved"]
+            assert written[f"{k}_reason"]
+        assert written["precision_resolved"] in ("fp32", "bf16")
+        assert written["rollout_resolved"] == "sync"  # CartPole steps in the calling thread
+        t.run()
+        out = capsys.readouterr().out
+        assert f"precision {t.precision} ({t.precision_reason})" in out and "rollout sync" in out
+        assert "1 torch thread (auto: 1 for a small network" in out
+        asked = dataclasses.replace(cfg, torch_threads=2, run_dir=str(tmp_path / "r2"))
+        assert start(asked).hardware_info()["torch_threads_resolved"] == 2
+    finally:
+        torch.set_num_threads(2)
+
+
+def test_threads_default_to_one_for_small_networks_and_cuda_and_honour_a_request():
+    from rlnoise.hardware import resolve_threads
+
+    assert resolve_threads(None, "cpu", "gymnasium")[0] == 1
+    assert resolve_threads(None, "cpu", "minatar")[0] == 1
+    assert resolve_threads(None, "cuda", "atari")[0] == 1
+    threads, why = resolve_threads(None, "cpu", "atari")
+    assert threads is None and "torch's own" in why
+    assert resolve_threads(3, "cpu", "gymnasium") == (3, "asked for")
