@@ -64,5 +64,10 @@ def test_out_dir_checks(tmp_path):
     assert check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=7)).cfg == cfg
     with pytest.raises(StudyError, match="with 5 seeds.*not shrink it to 4"):
         check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=4))
-    with pytest.raises(StudyError, match="different study .max_steps 600000 there, 9 here; seeds"):
+    # a larger --seeds is not a difference: only what else differs is named, and how to grow
+    with pytest.raises(StudyError) as e:
         check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=7, max_steps=9))
+    assert "(max_steps 600000 there, 9 here)" in str(e.value) and "seeds 5" not in str(e.value)
+    assert "a larger --seeds with them grows it" in str(e.value)
+    with pytest.raises(StudyError, match="max_steps 600000 there, 9 here; seeds 5 there, 4 here"):
+        check_out_dir(EXAMPLE, dataclasses.replace(cfg, seeds=4, max_steps=9))

@@ -106,11 +106,15 @@ def check_out_dir(out: Path, cfg: StudyConfig) -> Study | None:
             f"--seeds can grow it but not shrink it to {cfg.seeds}: use another --out"
         )
     if diff:
+        # a larger --seeds alone would grow the study: name only what else differs
+        grows = "seeds" in diff and cfg.seeds > study.cfg.seeds
+        named = [k for k in diff if not (grows and k == "seeds")]
         what = "; ".join(
-            f"{k} {_short(theirs.get(k))} there, {_short(mine.get(k))} here" for k in diff[:3]
+            f"{k} {_short(theirs.get(k))} there, {_short(mine.get(k))} here" for k in named[:3]
         )
         raise StudyError(
             f"{out} holds a different study ({what}); use another --out or that study's flags"
+            + (" (a larger --seeds with them grows it)" if grows else "")
         )
     return study
 
