@@ -154,3 +154,18 @@ def test_a_predictor_below_one_observation_is_not_printed_as_zero():
     assert line.startswith("B_noise = 0.013 [0.013, 0.013]; / B_crit = 0.00017"), line
     big = predictor_line({**p, "value": 1234.4, "lo": 1000.0, "hi": 1500.0})
     assert big.startswith("B_noise = 1,234 [1,000, 1,500]"), big
+
+
+def test_compare_says_when_a_study_has_no_interval(example, tmp_path):
+    """One seed per cell leaves nothing to resample: the table says so instead of printing a
+    zero-width interval."""
+    from rlnoise.cli import main
+
+    doc = json.loads((example / "study.json").read_text())
+    doc["runs"] = [r for r in doc["runs"] if r["seed"] == 0]
+    doc["config"]["seeds"] = 1
+    (example / "study.json").write_text(json.dumps(doc))
+    out = tmp_path / "findings.md"
+    assert main(["report", "--compare", str(EXAMPLE), str(example), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.count("(no interval)") == 1 and "1,188 [957, 1,541]" in text

@@ -410,8 +410,14 @@ def _noise_lines(fit: TargetFit) -> list[str]:
         r = fit.b_noise_ratio
         L += [
             "",
-            f"B_noise (total loss, median over the front) {_n(fit.b_noise)}"
-            + (f": B_noise / B_crit = {r:.2g}." if r is not None else "."),
+            f"B_noise (total loss, median over the front points' own runs, one per batch size) "
+            f"{_n(fit.b_noise)}"
+            + (f": B_noise / B_crit = {r:.2g}" if r is not None else "")
+            + (
+                "; the predictor below takes the median over the seeds of each front cell."
+                if fit.predictors
+                else "."
+            ),
         ]
     return L
 
@@ -495,12 +501,14 @@ def compare(studies: list[tuple[str, Study]]) -> str:
         top = st.top
         name = f"{st.doc['env']} {st.doc['algo'].upper()} (`{d}`)"
         if top is None or not top.ok:
-            row = f"| {name} | {st.doc.get('target', '')} | no fit |" + " |" * len(labels)
+            t = st.doc.get("target")
+            row = f"| {name} | {'' if t is None else f'{t:g}'} | no fit |" + " |" * len(labels)
             values.append(row)
             ratios.append(row)
             continue
         iv = top.interval
-        bc = f"{_n(top.b_crit)} " + (_iv(iv.lo, iv.hi) if iv else "")
+        no_iv = iv is None or iv.degenerate
+        bc = f"{_n(top.b_crit)} " + ("(no interval)" if no_iv else _iv(iv.lo, iv.hi))
         by = {p["label"]: p for p in top.predictors}
         v = [f"{_n(by[x]['value'])} {_iv(by[x]['lo'], by[x]['hi'])}{_left_out_cell(by[x])}"
              if x in by and by[x]["value"] is not None else "n/a" for x in labels]  # fmt: skip
