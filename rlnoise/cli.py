@@ -9,10 +9,12 @@ import their modules when they run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
 import typing
+from pathlib import Path
 
 from rlnoise.config import ConfigError, TrainConfig
 from rlnoise.errors import USER_ERRORS
@@ -132,7 +134,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = T.resume(resume_dir, given.get("total_steps"), progress=given.get("progress"))
         print(f"resuming at update {trainer.update}, step {trainer.global_step:,}", flush=True)
     else:
-        trainer = T.start(TrainConfig(**given))
+        cfg = TrainConfig(**given)
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else T.default_run_dir(cfg)
+        created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
+        try:
+            trainer = T.start(dataclasses.replace(cfg, run_dir=str(run_dir)))
+        except BaseException:  # e.g. an unknown --env: remove the empty directories made here
+            for p in created:
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+            raise
     print(_describe(trainer.cfg, trainer), flush=True)
     try:
         summary = trainer.run()
@@ -150,7 +161,7 @@ def _print_summary(s: dict) -> None:
     ret = s["recent_mean_return"]
     line = (
         f"done: {s['global_step']:,} steps, {s['updates']} updates, {s['episodes']} episodes, "
-        f"recent mean return {ret if ret is None else round(ret, 2)}"
+        f"recent mean return {'n/a' if ret is None else round(ret, 2)}"
     )
     if s["sps"]:
         line += f", {s['sps']:,.0f} steps/s"

@@ -85,7 +85,29 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"--total-steps {c.total_steps} is less than one rollout "
             f"(n_envs x n_steps = {c.batch_size})",
         ),
+        (0 <= c.seed < 2**32, f"--seed must be >= 0 and below 2**32 (got {c.seed})"),
         (c.lr > 0, f"--lr must be positive (got {c.lr})"),
+        (0 < c.gamma <= 1, f"--gamma must be in (0, 1] (got {c.gamma})"),
+        (
+            c.gae_lambda is None or 0 <= c.gae_lambda <= 1,
+            f"--gae-lambda must be in [0, 1] (got {c.gae_lambda})",
+        ),
+        (c.max_grad_norm > 0, f"--max-grad-norm must be positive (got {c.max_grad_norm})"),
+        (
+            # a saved config pins a given --noise-every with budget 0 (TrainConfig.resolved)
+            cfg.noise_budget is None
+            or 0 < cfg.noise_budget < 1
+            or (cfg.noise_budget == 0 and cfg.noise_every is not None),
+            f"--noise-budget must be in (0, 1) (got {cfg.noise_budget})",
+        ),
+        (
+            c.torch_threads is None or c.torch_threads >= 1,
+            f"--torch-threads must be at least 1 (got {c.torch_threads})",
+        ),
+        (
+            c.noise or c.b_noise_every == 0,
+            "--b-noise-every needs the noise measurement; drop it or --no-noise",
+        ),
         (c.noise_groups >= 2, f"--noise-groups must be at least 2 (got {c.noise_groups})"),
         (0 <= c.noise_decay < 1, f"--noise-decay must be in [0, 1) (got {c.noise_decay})"),
         (c.noise_every >= 1, f"--noise-every must be at least 1 (got {c.noise_every})"),
@@ -97,7 +119,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         checks += [
             (c.num_minibatches >= 1, "--num-minibatches must be at least 1"),
             (
-                c.batch_size % c.num_minibatches == 0,
+                c.num_minibatches < 1 or c.batch_size % c.num_minibatches == 0,
                 f"--num-minibatches {c.num_minibatches} does not divide the batch "
                 f"(n_envs x n_steps = {c.batch_size})",
             ),
@@ -130,10 +152,18 @@ def _env_async(cfg: TrainConfig) -> bool:
 
 
 def prepare_run_dir(path: Path) -> Path:
-    """Create the run directory; refuse to reuse one that already holds a run."""
+    """Create the run directory, or use an empty one; refuse one that holds a run or anything
+    else (the study executor's train.log, opened before the run starts, is allowed)."""
     path = Path(path)
-    if (path / CHECKPOINT_NAME).exists() or (path / "config.json").exists():
+    if (path / CHECKPOINT_NAME).exists():
         raise ConfigError(f"{path} already holds a run; continue it with --resume {path}")
+    if (path / "config.json").exists():
+        raise ConfigError(
+            f"{path} holds a run stopped before its first checkpoint (nothing to resume); "
+            f"delete {path} or pick another --logdir"
+        )
+    if path.is_dir() and any(p.name != "train.log" for p in path.iterdir()):
+        raise ConfigError(f"--logdir {path} is not empty and holds no run; pick another --logdir")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write_test"
@@ -399,7 +429,8 @@ class Trainer:
         metrics = MetricsSink.open(
             # on resume, drop what was logged after the checkpoint: the checkpointed update's
             # own points sit at its global step, so the purge starts one step later
-            self.run_dir, purge_step=self.global_step + 1 if self.update > 0 else None
+            self.run_dir,
+            purge_step=self.global_step + 1 if self.update > 0 else None,
         )
         obs = self._reset_env()
         h, threads = self.hardware_info(), torch.get_num_threads()
@@ -453,6 +484,8 @@ class Trainer:
     def _stopping(self) -> Iterator[None]:
         """Signals handled by `self.stop` for the block; a second signal and a non-finite loss
         become errors that say where the run stands."""
+        saved = (self.run_dir / CHECKPOINT_NAME).exists
+        no_ckpt = f"no checkpoint was written yet; delete {self.run_dir} to start it again"
         try:
             with self.stop.installed():
                 yield
@@ -460,11 +493,12 @@ class Trainer:
             raise TrainingInterrupted(
                 f"interrupted; the last checkpoint is kept; continue with: "
                 f"rlnoise train --resume {self.run_dir}"
+                if saved()
+                else f"interrupted; {no_ckpt}"
             ) from None
         except NonFiniteLossError as e:
-            raise NonFiniteLossError(
-                f"{e}; stopped at update {self.update}, the last good checkpoint is kept"
-            ) from None
+            kept = "the last good checkpoint is kept" if saved() else no_ckpt
+            raise NonFiniteLossError(f"{e}; stopped at update {self.update}, {kept}") from None
 
     def _checkpoint(self) -> None:
         """Save every checkpoint_every updates; after a first stop signal, save and stop."""

@@ -228,7 +228,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[StudyConfig, ExecOptions
     if lr is None:
         lr = p["lr"] if (same_algo and (env == p["env_id"] or name == "atari-a2c")) else None
         lr = lr if lr is not None else algo_default_lr(algo)
-    n_steps = args.n_steps or (p["n_steps"] if same_algo else ALGO_DEFAULTS[algo]["n_steps"])
+    n_steps = args.n_steps
+    if n_steps is None:  # not `or`: a given 0 must reach validate_study and be refused
+        n_steps = p["n_steps"] if same_algo else ALGO_DEFAULTS[algo]["n_steps"]
     cfg = StudyConfig(
         env_id=env,
         algo=algo,
@@ -253,7 +255,11 @@ def config_from_args(args: argparse.Namespace) -> tuple[StudyConfig, ExecOptions
         backend=args.backend or "local",
         workers=_workers(args.workers),
         ray_address=args.ray_address,
-        threads_per_run=args.threads_per_run or ex_defaults["threads_per_run"],
+        threads_per_run=(
+            args.threads_per_run
+            if args.threads_per_run is not None
+            else ex_defaults["threads_per_run"]
+        ),
         budget_minutes=args.budget_minutes,
         device=args.device or ex_defaults["device"],
         **(
@@ -322,15 +328,26 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise StudyError("give either DIR or --compare DIR..., not both")
         if args.reanalyse:
             raise StudyError("--compare always fits the studies again; --reanalyse is for one DIR")
+        out = Path(args.out) if args.out else None
+        if out is not None and (out.is_dir() or not out.parent.is_dir()):
+            what = "is a directory" if out.is_dir() else "has no such parent directory"
+            raise StudyError(f"--out {out} {what}; give a markdown file to write")
         text = compare([(d, _analysed(load_study(Path(d)))) for d in args.compare])
-        if args.out:
-            atomic_write_text(Path(args.out), text)
-            print(f"comparison: {args.out}")
+        if out is not None:
+            try:
+                atomic_write_text(out, text)
+            except OSError as e:
+                raise StudyError(f"cannot write --out {out}: {e.strerror}") from None
+            print(f"comparison: {out}")
         else:
             print(text, end="")
         return 0
     if not args.dir:
         raise StudyError("rlnoise report needs a study directory (or --compare DIR...)")
+    if args.out:
+        raise StudyError(
+            f"--out is only for --compare; rlnoise report DIR writes DIR/{REPORT_FILE}"
+        )
     study = load_study(Path(args.dir))
     if args.reanalyse:
         if not study.fitted:
