@@ -104,11 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _describe(cfg: TrainConfig, trainer) -> str:
     g = trainer.groups
-    noise = (
-        f"noise: K={len(g.sizes)} groups by {g.by} every {cfg.noise_every} updates"
-        if cfg.noise
-        else "noise: off"
+    cadence = (
+        f"every {cfg.noise_every} updates"
+        if not cfg.noise_budget
+        else f"adaptive (at most {cfg.noise_budget:.0%} of wall time, decided from the first "
+        "updates' timings)"
     )
+    if cfg.noise and cfg.b_noise_every:
+        cadence += f", B_noise every {cfg.b_noise_every}"
+    noise = f"noise: K={len(g.sizes)} groups by {g.by}, {cadence}" if cfg.noise else "noise: off"
     return (
         f"rlnoise train: {cfg.algo.upper()} on {cfg.env_id} ({trainer.env.spec_info.get('backend')})"
         f", {cfg.n_envs} envs x {cfg.n_steps} steps = batch {cfg.batch_size} observations, "

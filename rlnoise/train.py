@@ -520,7 +520,10 @@ class Trainer:
             if k in stats:
                 metrics.scalar(f"losses/{k}", stats[k], step)
         bar.update(step - bar.n)
-        post = {"sps": f"{sps:,.0f}", "return": f"{mean_ret:.1f}"}
+        post = {
+            "sps": f"{sps:,.0f}",
+            "return": "n/a" if math.isnan(mean_ret) else f"{mean_ret:.1f}",
+        }
         if self.trackers["policy"].n_updates:
             post["B_simple(pol)"] = f"{self.trackers['policy'].b_simple:,.0f}"
         bar.set_postfix(post, refresh=False)

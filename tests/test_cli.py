@@ -82,3 +82,22 @@ def test_dependencies_flow_one_way():
             continue
         bad = {m for m in _imports(f) if m.startswith("rlnoise.study")}
         assert not bad, f"{f.relative_to(REPO)} imports {bad}"
+
+
+@pytest.mark.parametrize(
+    "extra, cadence",
+    [
+        ([], "noise: K=2 groups by envs, adaptive (at most 3% of wall time"),
+        (
+            ["--noise-every", "4", "--b-noise-every", "2"],
+            "by envs, every 4 updates, B_noise every 2",
+        ),
+    ],
+)
+def test_the_start_line_names_the_noise_cadence(tmp_path, capsys, extra, cadence):
+    args = ["train", "--env", "Acrobot-v1", "--n-envs", "2", "--n-steps", "16"]
+    args += ["--total-steps", "32", "--no-progress", "--logdir", str(tmp_path / "r"), *extra]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert cadence in out, out.splitlines()[0]
+    assert "recent mean return n/a" in out  # no Acrobot game ends in 16 random steps
