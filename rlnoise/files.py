@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -41,7 +42,22 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """`obj` as standard JSON: NaN and infinities (a B_simple whose |G|^2 estimate was <= 0, a
+    mean over no games) are written as null, which every JSON reader accepts."""
+    text = json.dumps(_finite_only(obj), indent=2, sort_keys=True, default=_json_default)
+    atomic_write_text(path, text + "\n")
+
+
+def _finite_only(o: Any) -> Any:
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite_only(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite_only(v) for v in o]
+    if hasattr(o, "item") and getattr(o, "shape", None) == ():  # numpy and torch scalars
+        return _finite_only(o.item())
+    return o
 
 
 def _json_default(o: Any) -> Any:
