@@ -18,9 +18,12 @@ rlnoise.rollout) with the reason; a tensor env always steps on its device ("devi
 `resolve_threads` picks torch's intra-op threads when `--torch-threads` is not given: one on
 CUDA (see Trainer._hardware) and for the small networks of the CPU tasks (CartPole-style MLPs,
 the MinAtar CNN), torch's own count for Atari frames on a CPU. Measured on the 2-core AMD EPYC
-(`python -m benchmarks.torch_threads`, benchmarks/RESULTS.md): one thread is never slower for the
-small networks, and with one other busy process on the machine two threads ran CartPole 5.9x and
-MinAtar 9.9x slower than one (an OpenMP pool waiting for a core that is not free).
+(`python -m benchmarks.torch_threads --busy 0,1 --rounds 3 --iters 10`, benchmarks/RESULTS.md):
+with one other busy process on the machine one thread trained CartPole 3.8x and MinAtar 3.0x
+faster than two (an OpenMP pool waiting for a core that is not free; a QA run beside a study saw
+30-40x); on an idle machine CartPole was even (1.02x) and MinAtar 20% slower with one thread.
+A machine is rarely idle while rlnoise runs (a study runs one run per core), so one thread it
+is; `--torch-threads N` for a single MinAtar run on an idle machine.
 """
 
 from __future__ import annotations
@@ -111,5 +114,5 @@ def resolve_threads(
     if device_type == "cuda":
         return 1, "auto: 1 on CUDA (the host work is small; a spinning pool fights env threads)"
     if env_kind != "atari":
-        return 1, "auto: 1 for a small network on the CPU (more threads only wait for cores)"
+        return 1, "auto: 1 for a small network on the CPU (a larger pool waits for busy cores)"
     return None, "auto: torch's own for Atari frames on the CPU"
