@@ -20,8 +20,8 @@ CUDA (see Trainer._hardware) and for the small networks of the CPU tasks (CartPo
 the MinAtar CNN), torch's own count for Atari frames on a CPU. Measured on the 2-core AMD EPYC
 (`python -m benchmarks.torch_threads --busy 0,1 --rounds 3 --iters 10`, benchmarks/RESULTS.md):
 with one other busy process on the machine one thread trained CartPole 3.8x and MinAtar 3.0x
-faster than two (an OpenMP pool waiting for a core that is not free; a QA run beside a study saw
-30-40x); on an idle machine CartPole was even (1.02x) and MinAtar 20% slower with one thread.
+faster than two (an OpenMP pool waiting for a core that is not free); on an idle machine
+CartPole was even (1.02x) and MinAtar 20% slower with one thread.
 A machine is rarely idle while rlnoise runs (a study runs one run per core), so one thread it
 is; `--torch-threads N` for a single MinAtar run on an idle machine.
 """
