@@ -68,7 +68,7 @@ def test_front_table_as_text_and_as_markdown():
     fit = load_study(EXAMPLE).top
     text = front_table(fit, text=True)
     assert text[0] == "      B  envs        lr seed      S          E  B_simple"
-    assert text[1] == "    256     2  2.89e-03    4  179.0     45,831     2,090"
+    assert text[1] == "    256     2  2.89e-03    4  179.0     45,831     1,154"
     md = front_table(fit)
     assert md[0].startswith("| B | envs | groups | lr | seed | S | E |")
     assert md[1] == "|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|"
