@@ -4,7 +4,9 @@
 
 Per study: the runs that reached the top target, how many of them have no run-average policy
 B_simple (n/a), how many give only a lower bound (the pooled |G|^2 was <= 0), and the same for
-the front's representative runs after the analysis of this rlnoise (rlnoise.study.analysis).
+the front's representative runs after the analysis of this rlnoise (rlnoise.study.analysis);
+and how many runs got fewer B_noise measurements than the multiples of --b-noise-every before
+their target, only one, or a B_noise <= 0.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ def count(d: Path) -> dict:
     s = load_study(d)
     t = s.cfg.top_target
     reached = [r.at(t).noise["policy"] for r in s.runs if r.at(t).steps is not None]
+    m = s.cfg.b_noise_every
+    # B_noise: measurements each run got up to the target against the multiples of
+    # --b-noise-every before it (ceil(S / M)); before 2026-11-28's cadence fix they met only
+    # where B_simple's adaptive cadence did, often at update 0 alone
+    bn = [(r.at(t).noise.get("b_noise_n") or 0, -(-r.at(t).steps // m)) for r in s.runs
+          if m and r.at(t).steps is not None]  # fmt: skip
+    vals = [r.at(t).noise.get("b_noise") for r in s.runs if r.at(t).steps is not None]
     front = analyse(s.cfg, s.runs, n_boot=50).fits[-1].front
     fp = [f.noise["policy"] for f in front]
     return {
@@ -31,6 +40,10 @@ def count(d: Path) -> dict:
         "front": len(fp),
         "front_na": sum(p["run_avg"] is None for p in fp),
         "front_lower_bound": sum(p.get("run_avg_bound") == "lower" for p in fp),
+        "b_noise_every": m,
+        "b_noise_runs_short": sum(n < due for n, due in bn),
+        "b_noise_runs_one_measurement": sum(n == 1 for n, _ in bn),
+        "b_noise_runs_nonpositive": sum(v is not None and v <= 0 for v in vals),
     }
 
 
@@ -42,7 +55,10 @@ def main() -> None:
         print(
             f"{c['study']}: {c['reached']} runs reached the target, B_simple n/a in"
             f" {c['reached_na']}, a lower bound in {c['reached_lower_bound']}; front:"
-            f" {c['front']} points, n/a {c['front_na']}, lower bound {c['front_lower_bound']}"
+            f" {c['front']} points, n/a {c['front_na']}, lower bound {c['front_lower_bound']};"
+            f" B_noise (every {c['b_noise_every']}): short in {c['b_noise_runs_short']} runs, one"
+            f" measurement in {c['b_noise_runs_one_measurement']}, <= 0 in"
+            f" {c['b_noise_runs_nonpositive']}"
         )
     print(machine_line())
 
