@@ -22,14 +22,14 @@ from rlnoise.study.store import load_study
 def count(d: Path) -> dict:
     s = load_study(d)
     t = s.cfg.top_target
-    reached = [r.at(t).noise["policy"] for r in s.runs if r.at(t).steps is not None]
+    hit = [r.at(t) for r in s.runs if r.at(t).steps is not None]  # crossings of the target
+    reached = [c.noise["policy"] for c in hit]
     m = s.cfg.b_noise_every
     # B_noise: measurements each run got up to the target against the multiples of
     # --b-noise-every before it (ceil(S / M)); before 2026-11-28's cadence fix they met only
     # where B_simple's adaptive cadence did, often at update 0 alone
-    bn = [(r.at(t).noise.get("b_noise_n") or 0, -(-r.at(t).steps // m)) for r in s.runs
-          if m and r.at(t).steps is not None]  # fmt: skip
-    vals = [r.at(t).noise.get("b_noise") for r in s.runs if r.at(t).steps is not None]
+    bn = [(c.noise.get("b_noise_n") or 0, -(-c.steps // m)) for c in hit] if m else []
+    vals = [c.noise.get("b_noise") for c in hit]
     front = analyse(s.cfg, s.runs, n_boot=50).fits[-1].front
     fp = [f.noise["policy"] for f in front]
     return {

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from rlnoise.numbers import finite
 
 
 @contextmanager
@@ -50,7 +51,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def _finite_only(o: Any) -> Any:
     if isinstance(o, float):
-        return o if math.isfinite(o) else None
+        return finite(o)
     if isinstance(o, dict):
         return {k: _finite_only(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):

@@ -40,8 +40,9 @@ def rebuild(out: Path, study: Study) -> Path:
 
 
 def _n(x: float | None, digits: int = 0) -> str:
-    """`x` with `digits` decimals and thousands separators; a nonzero |x| < 1 that would print as
-    0 with no decimals gets two significant digits instead (a B_noise of 0.013 is not 0)."""
+    """`x` with `digits` decimals and thousands separators; a nonzero |x| < 0.5, which would
+    print as 0 with no decimals, gets two significant digits instead (a B_noise of 0.013 is not
+    0)."""
     if x is None:
         return "n/a"
     if digits == 0 and 0 < abs(x) < 0.5:

@@ -247,11 +247,10 @@ def _stored_plan(cfg: StudyConfig, out: Path) -> StudyConfig:
     asked = (doc.get("budget") or {}).get("requested")
     if asked is None:
         return cfg
-    stored = StudyConfig.from_json(doc["config"])
-    if StudyConfig.from_json(asked).to_json() == cfg.to_json():
+    stored, requested = StudyConfig.from_json(doc["config"]), StudyConfig.from_json(asked)
+    if requested.to_json() == cfg.to_json():
         return stored
-    same_but_seeds = dataclasses.replace(cfg, seeds=asked["seeds"])
-    if same_but_seeds.to_json() == StudyConfig.from_json(asked).to_json():
+    if dataclasses.replace(cfg, seeds=requested.seeds).to_json() == requested.to_json():
         if cfg.seeds > stored.seeds:
             return dataclasses.replace(stored, seeds=cfg.seeds)
     return cfg
