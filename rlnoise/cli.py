@@ -9,12 +9,11 @@ import their modules when they run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
+import re
 import sys
 import typing
-from pathlib import Path
 
 from rlnoise.config import ConfigError, TrainConfig
 from rlnoise.errors import USER_ERRORS
@@ -138,16 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = T.resume(resume_dir, given.get("total_steps"), progress=given.get("progress"))
         print(f"resuming at update {trainer.update}, step {trainer.global_step:,}", flush=True)
     else:
-        cfg = TrainConfig(**given)
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else T.default_run_dir(cfg)
-        created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
-        try:
-            trainer = T.start(dataclasses.replace(cfg, run_dir=str(run_dir)))
-        except BaseException:  # e.g. an unknown --env: remove the empty directories made here
-            for p in created:
-                with contextlib.suppress(OSError):
-                    p.rmdir()
-            raise
+        trainer = T.start(TrainConfig(**given))  # removes the directories it made if it fails
     print(_describe(trainer.cfg, trainer), flush=True)
     try:
         summary = trainer.run()
@@ -193,7 +183,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, **STUDY_COMMANDS}
 
 
+# A value that starts with a minus sign and a digit: a negative number, or a list such as
+# Acrobot's targets -100,-80, which argparse would otherwise read as an unknown option.
+_NEGATIVE_VALUE = re.compile(r"-\d[\d.,eE+-]*")
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """argv with `--flag -2,4` written as `--flag=-2,4`, so that argparse takes the value."""
+    out: list[str] = []
+    for arg in argv:
+        if out and _NEGATIVE_VALUE.fullmatch(arg):
+            prev = out[-1]
+            if prev.startswith("--") and "=" not in prev:
+                out[-1] = f"{prev}={arg}"
+                continue
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -151,9 +151,13 @@ def _env_async(cfg: TrainConfig) -> bool:
     return env_kind(cfg.env_id) == "atari" and cfg.backend in ("auto", "ale", "envpool")
 
 
+# The study executor's log of a run, opened in the run directory before the run starts.
+LOG_FILE = "train.log"
+
+
 def prepare_run_dir(path: Path) -> Path:
     """Create the run directory, or use an empty one; refuse one that holds a run or anything
-    else (the study executor's train.log, opened before the run starts, is allowed)."""
+    else (the study executor's LOG_FILE, opened before the run starts, is allowed)."""
     path = Path(path)
     if (path / CHECKPOINT_NAME).exists():
         raise ConfigError(f"{path} already holds a run; continue it with --resume {path}")
@@ -162,7 +166,7 @@ def prepare_run_dir(path: Path) -> Path:
             f"{path} holds a run stopped before its first checkpoint (nothing to resume); "
             f"delete {path} or pick another --logdir"
         )
-    if path.is_dir() and any(p.name != "train.log" for p in path.iterdir()):
+    if path.is_dir() and any(p.name != LOG_FILE for p in path.iterdir()):
         raise ConfigError(f"--logdir {path} is not empty and holds no run; pick another --logdir")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -598,9 +602,16 @@ def start(
     `env` where one is given, see `Trainer`)."""
     cfg = validate(cfg)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
     prepare_run_dir(run_dir)
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-    trainer = Trainer(cfg, run_dir, on_update=on_update, env=env)
+    try:
+        trainer = Trainer(cfg, run_dir, on_update=on_update, env=env)
+    except BaseException:  # e.g. an unknown env id: remove the empty directories made here
+        for p in created:
+            with contextlib.suppress(OSError):  # rmdir leaves a directory that is not empty
+                p.rmdir()
+        raise
     config = dataclasses.asdict(cfg) | trainer.hardware_info() | {"env_spec": trainer.env.spec_info}
     atomic_write_json(run_dir / "config.json", config)
     return trainer

@@ -1,6 +1,7 @@
 """Bad input to `rlnoise train`, `study` and `report`: one line on stderr, exit status 2, and
 nothing created or changed; a run directory is never shared with other files or left stuck."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from agents.ppo import NonFiniteLossError
 from rlnoise.checkpoint import CHECKPOINT_NAME
-from rlnoise.cli import main
+from rlnoise.cli import join_negative_values, main
 from rlnoise.config import TrainConfig
 from rlnoise.train import Trainer, TrainingInterrupted, start
 
@@ -106,6 +107,46 @@ def test_a_stop_before_any_checkpoint_says_so_and_the_dir_is_not_stuck(
     assert "--resume" not in capsys.readouterr().err
 
 
+def test_the_api_start_removes_the_directories_it_made_when_it_fails(tmp_path):
+    cfg = dataclasses.replace(_cfg(tmp_path), env_id="Nope-v1", run_dir=str(tmp_path / "a" / "b"))
+    with pytest.raises(Exception, match="Nope-v1"):
+        start(cfg)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_negative_list_where_one_number_goes_names_the_value(tmp_path, capsys):
+    argv = ["study", "--env", "Acrobot-v1", "--target", "-100,-80", "--out", str(tmp_path / "S")]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "invalid float value: '-100,-80'" in err, err
+    assert not (tmp_path / "S").exists()
+
+
+def test_negative_values_are_joined_to_their_flag():
+    argv = [
+        "study",
+        "--n-envs",
+        "-2,4",
+        "--target",
+        "-100",
+        "--target=-5",
+        "-x",
+        "-3",
+        "--no-noise",
+    ]
+    assert join_negative_values(argv) == [
+        "study",
+        "--n-envs=-2,4",
+        "--target=-100",
+        "--target=-5",
+        "-x",
+        "-3",
+        "--no-noise",
+    ]
+
+
 def test_the_summary_line_says_n_a_before_any_episode_ended(capsys):
     from rlnoise.cli import _print_summary
 
@@ -134,6 +175,8 @@ STUDY_BAD = [
     (["--budget-minutes", "0"], "--budget-minutes must be a positive"),
     (["--budget-minutes", "-1"], "--budget-minutes must be a positive"),
     (["--checkpoint-seconds", "-1"], "--checkpoint-seconds must be >= 0"),
+    # argparse alone reads "-2,4" as an unknown option ("expected one argument")
+    (["--n-envs", "-2,4"], "--n-envs values must be positive integers"),
 ]
 
 

@@ -30,12 +30,11 @@ from rlnoise.files import atomic_write_json
 from rlnoise.hardware import usable_cores
 from rlnoise.study.config import StudyError
 from rlnoise.study.store import SUMMARY_FILE, WINDOW_FILE, first_full_update, read_json
-from rlnoise.train import TrainingInterrupted, resume, start
+from rlnoise.train import LOG_FILE, TrainingInterrupted, resume, start
 
 if TYPE_CHECKING:  # annotations only: the public names above are all this module relies on
     from rlnoise.train import Trainer
 
-LOG_FILE = "train.log"
 
 _STOP = None  # multiprocessing.Event shared with local workers
 _PARENT = None  # the study process; a worker exits when it is gone
