@@ -94,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped run")
     e = sub.add_parser("evaluate", help="evaluate a saved policy on whole games")
     e.add_argument("run_dir")
-    e.add_argument("--episodes", type=int, default=10)
-    e.add_argument("--seed", type=int, default=12345)
+    e.add_argument(
+        "--episodes",
+        type=int,
+        default=10,
+        help="whole games, spread evenly over up to 8 envs (default: 10)",
+    )
+    e.add_argument("--seed", type=int, default=12345, help="(default: 12345)")
     e.add_argument("--greedy", action="store_true", help="argmax actions instead of sampling")
     add_study_parsers(sub)
     return parser
@@ -173,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     r = evaluate(args.run_dir, args.episodes, args.seed, args.greedy)
     print(
-        f"{r['env']}: mean return {r['mean_return']:.2f} +- {r['std_return']:.2f} over "
+        f"{r['env']}: mean return {r['mean_return']:.2f} ± {r['std_return']:.2f} (std) over "
         f"{r['episodes']} whole-game episodes ({r['policy']} actions, step {r['global_step']:,})"
     )
     print(json.dumps({k: r[k] for k in ("mean_return", "std_return", "episodes")}))

@@ -14,6 +14,13 @@ from rlnoise.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from rlnoise.config import ConfigError, TrainConfig
 
 
+def game_quotas(episodes: int, n_envs: int) -> list[int]:
+    """How many games each env plays: fixed before any game starts, so that the games counted
+    do not depend on their length. Counting the first `episodes` games to finish instead would
+    over-count short games, whose envs finish more of them (a low-biased mean return)."""
+    return [episodes // n_envs + (1 if i < episodes % n_envs else 0) for i in range(n_envs)]
+
+
 def evaluate(
     run_dir: Path, episodes: int = 10, seed: int = 12345, greedy: bool = False, n_envs: int = 8
 ) -> dict:
@@ -33,15 +40,18 @@ def evaluate(
     obs = env.reset(seed=seed)
     returns: list[float] = []
     lengths: list[int] = []
-    # Only the first `episodes` games to finish count; envs keep running until then.
+    quota = game_quotas(episodes, n)
+    played = [0] * n
+    tensor_env = getattr(env, "is_torch", False)  # e.g. MinAtar on torch
     while len(returns) < episodes:
         with torch.inference_mode():
             x = torch.as_tensor(obs)
             action = model.greedy(x) if greedy else model.act(x)[0]
-        tensor_env = getattr(env, "is_torch", False)  # e.g. MinAtar on torch
         obs, _, _, _, info = env.step(action if tensor_env else action.numpy())
-        for i in np.flatnonzero(info["episode_done"]):
-            if len(returns) < episodes:
+        done = np.asarray(torch.as_tensor(info["episode_done"]).cpu())
+        for i in np.flatnonzero(done):
+            if played[i] < quota[i]:
+                played[i] += 1
                 returns.append(float(info["episode_return"][i]))
                 lengths.append(int(info["episode_length"][i]))
     env.close()

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -315,6 +316,45 @@ def test_evaluate_reports_whole_games(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     r = json.loads(out[-1])
     assert r["episodes"] == 3 and r["mean_return"] > 0
+
+
+class _ShortAndLongGames:
+    """Env 0's games last 1 step and return 1, env 1's last 5 steps and return 5."""
+
+    obs_kind = "vector"
+
+    def __init__(self, n: int) -> None:
+        from gymnasium import spaces
+
+        assert n == 2
+        self.num_envs, self.t = n, 0
+        self.single_observation_space = spaces.Box(-1, 1, shape=(4,), dtype=np.float32)
+        self.single_action_space = spaces.Discrete(2)
+
+    def reset(self, seed=None):
+        return np.zeros((2, 4), np.float32)
+
+    def step(self, actions):
+        self.t += 1
+        done = np.array([True, self.t % 5 == 0])
+        info = {"episode_done": done, "episode_return": np.array([1.0, 5.0]) * done}
+        info["episode_length"] = np.array([1, 5]) * done
+        return self.reset(), np.zeros(2), done, np.zeros(2, bool), info
+
+    def close(self):
+        pass
+
+
+def test_evaluate_counts_as_many_games_per_env_whatever_their_length(tmp_path, monkeypatch):
+    """Counting the first games to finish would take env 0's four 1-step games (mean 1)."""
+    from rlnoise import evaluate as E
+
+    cfg = small_cfg(tmp_path)
+    start(cfg).run()
+    monkeypatch.setattr(E.envs, "make", lambda env_id, n, *a, **k: _ShortAndLongGames(n))
+    r = E.evaluate(Path(cfg.run_dir), episodes=4, n_envs=2)
+    assert sorted(r["returns"]) == [1.0, 1.0, 5.0, 5.0] and r["mean_return"] == 3.0
+    assert E.game_quotas(10, 8) == [2, 2, 1, 1, 1, 1, 1, 1] and E.game_quotas(3, 8)[3:] == [0] * 5
 
 
 @pytest.mark.parametrize("env_id", ["MinAtar/Breakout-v1", "Acrobot-v1"])
