@@ -629,9 +629,23 @@ def resume(
         raise ConfigError(f"no run directory at {run_dir}")
     state = load_checkpoint(run_dir / CHECKPOINT_NAME)
     cfg = TrainConfig.from_dict(json.loads(state["config"]))
-    if total_steps is not None:
-        cfg = dataclasses.replace(cfg, total_steps=total_steps)
+    if total_steps is not None and total_steps != cfg.total_steps:
+        done = int(state["global_step"])
+        if total_steps < done:
+            raise ConfigError(
+                f"--total-steps {total_steps:,} is below the {done:,} steps this run has "
+                f"trained; pass at least {done:,}"
+            )
+        cfg = validate(dataclasses.replace(cfg, total_steps=total_steps))
+        _update_config_json(run_dir, total_steps=total_steps)
     if progress is not None:
         cfg = dataclasses.replace(cfg, progress=progress)
     cfg = validate(cfg)
     return Trainer(cfg, run_dir, state=state, on_update=on_update)
+
+
+def _update_config_json(run_dir: Path, **fields: object) -> None:
+    """Rewrite fields of RUN_DIR/config.json (the resolved config) in place, atomically."""
+    path = run_dir / "config.json"
+    if path.is_file():
+        atomic_write_json(path, json.loads(path.read_text()) | fields)

@@ -367,6 +367,22 @@ def test_small_tasks_train_and_evaluate(tmp_path, capsys, env_id, algo):
     assert main(["evaluate", cfg.run_dir, "--episodes", "1"]) == 0
 
 
+def test_resume_with_more_steps_updates_config_json_and_fewer_than_trained_is_refused(
+    tmp_path, capsys
+):
+    cfg = small_cfg(tmp_path, total_steps=2 * 32 * 4)
+    start(cfg).run()
+    config = Path(cfg.run_dir) / "config.json"
+    resume(cfg.run_dir, total_steps=2 * 32 * 6).run()
+    assert json.loads(config.read_text())["total_steps"] == 2 * 32 * 6
+    before = config.read_bytes()
+    argv = ["train", "--resume", cfg.run_dir, "--total-steps", str(2 * 32 * 5)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--total-steps 320 is below the 384 steps this run has trained" in err, err
+    assert config.read_bytes() == before
+
+
 def test_resume_keeps_the_checkpointed_updates_tensorboard_points(tmp_path):
     """The resumed writer purges the events logged after the checkpoint, not those of the
     checkpointed update itself (they sit at its global step)."""
