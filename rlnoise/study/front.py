@@ -5,7 +5,8 @@ and a bootstrap of B_crit that re-selects the lr in every resample; pure numpy, 
 
 Why not the fastest run per batch size (the paper's 'best run')? With a few seeds and a coarse
 lr grid the minimum over (lr, seed) picks up luck: the front is not monotone and B_crit moves
-by tens of percent between repeats (/work/shared/DESIGN.md, section 1, update of 2026-11-28).
+by tens of percent between repeats (the project's design notes, DESIGN.md section 1, kept
+beside the repository; update of 2026-11-28).
 
 - A cell is one (B, lr) with n seeds. When every run reached the target, its value is the Huber
   M-estimate of log S (k = 1.345 times the study's seed-noise scale, 1.4826 MAD of the pooled

@@ -178,7 +178,7 @@ class FrontPoint(_Json):
     noise_groups: NoiseGroups
     n_seeds_at_lr: int
     # robust front (absent in older study.json): steps is the smooth-fit minimum of the
-    # median log S over seeds, lr where it lies; lr_cell the nearest lr tried (its median run
+    # robust (Huber) mean of log S over seeds (rlnoise.study.front), lr where it lies; lr_cell the nearest lr tried (its median run
     # is `name`), steps_sigma the bootstrap sd of log S that weights the fit
     lr_cell: float | None = None
     steps_sigma: float | None = None

@@ -438,7 +438,8 @@ def _target_section(cfg: StudyConfig, fit: TargetFit) -> list[str]:
         L += predictor_table(fit.predictors)
     L += [
         "",
-        "The front (per B: S and lr from the smooth fit of the median log S over seeds; seed, "
+        "The front (per B: S and lr from the smooth fit of the robust (Huber) mean of log S over "
+        "seeds, the median where a run did not reach; seed, "
         "B_simple and groups of the median run at the nearest lr tried):",
         "",
         *front_table(fit),

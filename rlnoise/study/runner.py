@@ -546,7 +546,8 @@ def _progress_line(cfg: StudyConfig, rec: RunRecord, done: int, total: int) -> s
         best = rec.best_return
         why = "capped at the fastest run so far" if rec.capped else "max-steps"
         body = (
-            f"not reached in {rec.updates:,} updates ({why}), best mean return "
+            f"not reached in {rec.updates:,} update{'' if rec.updates == 1 else 's'} ({why}), "
+            f"best mean return "
             f"{'n/a' if best is None else f'{best:.1f}'}"
         )
     secs = rec.session_seconds
