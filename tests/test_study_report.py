@@ -80,6 +80,8 @@ def test_front_table_as_text_and_as_markdown():
     fit.front = fit.front[1:]  # B = 256 not reached
     assert front_table(fit, text=True)[1] == "    256     2                not reached"
     assert front_table(fit)[2] == "| 256 | 2 | | | | not reached | | | | | |"
+    fit.per_batch[0].by_lr = []  # no run at B = 256 has finished (a stopped study)
+    assert front_table(fit, text=True)[1] == "    256     2                no run finished"
 
 
 def test_compare_writes_one_table_for_several_studies(example, tmp_path, capsys):

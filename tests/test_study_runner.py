@@ -93,8 +93,21 @@ def test_the_first_signal_lets_runs_in_flight_finish_and_submits_no_more(tmp_pat
         go()
     assert fake.stop_requested and len(fake.jobs) == 2  # the third run was never submitted
     assert any(ln.startswith("stopping:") for ln in lines)
-    assert len(json.loads((out / "study.json").read_text())["runs"]) == 2
+    doc = json.loads((out / "study.json").read_text())
+    assert len(doc["runs"]) == 2 and doc["status"] == "stopped"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    # continuing it: running while it runs, complete at the end
+    fake2 = FakeExecutor(workers=2)
+    monkeypatch.setattr(runner, "make_executor", lambda *a: fake2)
+    seen = []
+    real_save = runner.save_study
+    monkeypatch.setattr(
+        runner, "save_study", lambda o, d, *a: (seen.append(d["status"]), real_save(o, d, *a))
+    )
+    runner.run_study(TINY, ExecOptions(), out, "cmd", lines.append)
+    assert seen[0] == "running" and json.loads((out / "study.json").read_text())["status"] == (
+        "complete"
+    )
 
 
 def test_a_second_signal_stops_at_once(tmp_path, monkeypatch):
@@ -107,7 +120,8 @@ def test_a_second_signal_stops_at_once(tmp_path, monkeypatch):
     with pytest.raises(runner.TrainingInterrupted, match="study stopped; 0 runs finished"):
         go()
     assert fake.shut == "cancel"
-    assert json.loads((out / "study.json").read_text())["runs"] == []
+    doc = json.loads((out / "study.json").read_text())
+    assert doc["runs"] == [] and doc["status"] == "stopped"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +143,8 @@ def test_a_failed_run_stops_the_study_and_keeps_the_others(
     with pytest.raises(expected, match=match):
         go()
     assert fake.stop_requested and len(fake.jobs) == 2
-    assert len(json.loads((out / "study.json").read_text())["runs"]) == 1
+    doc = json.loads((out / "study.json").read_text())
+    assert len(doc["runs"]) == 1 and doc["status"] == "failed"
 
 
 def test_the_cli_maps_stops_and_failures_to_exit_statuses(tmp_path, monkeypatch, capsys):

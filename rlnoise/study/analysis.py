@@ -420,11 +420,17 @@ def notes(cfg: StudyConfig, fit: TargetFit) -> list[str]:
             "The fastest lr still sat on the grid's edge after "
             f"{cfg.max_widenings} widenings at {', '.join(edge)}: a better lr may lie beyond."
         )
-    missing = [row.batch_size for row in fit.per_batch if row.best is None]
+    missing = [row.batch_size for row in fit.per_batch if row.best is None and row.by_lr]
     if missing:
         out.append(
             f"No run at B={_bs(missing)} reached the target; "
             "those batch sizes are left out of the fit."
+        )
+    unrun = [row.batch_size for row in fit.per_batch if row.best is None and not row.by_lr]
+    if unrun:
+        out.append(
+            f"No run at B={_bs(unrun)} has finished (the study stopped before them, or they "
+            "are still running); those batch sizes are left out of the fit."
         )
     iv = fit.interval
     if iv and iv.n_failed:

@@ -222,7 +222,7 @@ _MARKDOWN_COLUMNS = (
 
 def front_table(fit: TargetFit, text: bool = False) -> list[str]:
     """The front point per batch size, one row per B ("not reached" in the S column where no
-    run reached the target): a markdown table for report.md, or with `text` the fixed-width
+    run reached the target, "no run finished" where none has finished yet): a markdown table for report.md, or with `text` the fixed-width
     table `rlnoise study` prints."""
     cols = _TEXT_COLUMNS if text else _MARKDOWN_COLUMNS
     rows = [[c.header for c in cols]]
@@ -241,7 +241,9 @@ def front_table(fit: TargetFit, text: bool = False) -> list[str]:
 def _not_reached(c: _Col, row: BatchRow) -> str:
     if c is _B or c is _ENVS:
         return c.cell(row, None)  # type: ignore[arg-type]  # these read the row only
-    return "not reached" if c is _S else ""
+    if c is not _S:
+        return ""
+    return "not reached" if row.by_lr else "no run finished"
 
 
 def _md_row(cells) -> str:

@@ -186,6 +186,7 @@ def run_study(
     with _locked(out):
         cfg, workers, budget = _prepare(cfg, ex, existing.doc if existing else None, log)
         doc = existing.doc if existing else new_doc(cfg, command, machine_info())
+        doc["status"] = "running"  # also when a stopped or failed study continues
         if existing and existing.cfg.seeds < cfg.seeds:
             _grow_seeds(doc, existing.cfg, cfg, command, log)
         if budget is not None:
@@ -410,12 +411,15 @@ class _Session:
                 self._loop()
             except KeyboardInterrupt:  # the second signal: stop now
                 self.executor.shutdown(cancel=True)
+                self.doc["status"] = "stopped"
                 self.save()
                 raise TrainingInterrupted(
                     f"study stopped; {len(records)} runs finished; continue with the same "
                     f"command and --out {out}"
                 ) from None
         self.executor.shutdown()
+        if self.failure is not None or self.stop.requested:
+            self.doc["status"] = "failed" if self.failure is not None else "stopped"
         self.save()
         if self.failure is not None:
             raise self.failure
