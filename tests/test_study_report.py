@@ -171,3 +171,16 @@ def test_compare_says_when_a_study_has_no_interval(example, tmp_path):
     assert main(["report", "--compare", str(EXAMPLE), str(example), "--out", str(out)]) == 0
     text = out.read_text()
     assert text.count("(no interval)") == 1 and "1,188 [957, 1,541]" in text
+
+
+def test_a_widened_predictor_interval_is_said_to_be_widened():
+    from rlnoise.study.report import predictor_table
+
+    row = {"ratio": 0.5, "ratio_lo": 0.5, "ratio_hi": 2.0, "within_2x": True}
+    rows = [
+        {"label": "A", "value": 100.0, "lo": 100.0, "hi": 300.0, **row},
+        {"label": "B", "value": 100.0, "lo": 50.0, "hi": 300.0, **row},
+    ]
+    table = predictor_table(rows)
+    assert table[-1].startswith("Widened to include the estimate: A. ")
+    assert not predictor_table(rows[1:])[-1].startswith("Widened")

@@ -160,7 +160,24 @@ def predictor_table(preds: list[dict]) -> list[str]:
             f"{_iv(p['ratio_lo'], p['ratio_hi'], ratio=True)} | "
             f"{'n/a' if p['within_2x'] is None else 'yes' if p['within_2x'] else 'no'} |"
         )
+    widened = [p["label"] for p in preds if _widened(p)]
+    if widened:
+        L += [
+            "",
+            f"Widened to include the estimate: {'; '.join(widened)}. The 90% range of the "
+            "Monte Carlo draws (each run drawn from its own interval) lay wholly above or below "
+            "the point there, as it does where runs give only a lower bound (|G|^2 <= 0 over "
+            "their window) or few measurements; an interval that starts or ends at its estimate "
+            "is this widening, not a measured bound.",
+        ]
     return L
+
+
+def _widened(p: dict) -> bool:
+    """Whether a predictor's interval was widened to reach its estimate (predictors.py sets an
+    end to the value itself where the draws' 90% range excluded it)."""
+    v = p.get("value")
+    return v is not None and p.get("lo") is not None and v in (p["lo"], p["hi"])
 
 
 # ----------------------------------------------------------------------------- the front table
