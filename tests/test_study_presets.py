@@ -70,3 +70,24 @@ def test_seed_start_and_minatar_target():
     assert cfg.targets == (8.0,) and cfg.seeds >= 3
     with pytest.raises(StudyError, match="seed-start"):
         validate_study(dataclasses.replace(cfg, seed_start=-1))
+
+
+def test_a_gpu_preset_without_cuda_names_device_cpu_or_warns(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from rlnoise.cli import main
+    from rlnoise.study import runner
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def would_run(*a):
+        raise AssertionError("the study would run")
+
+    monkeypatch.setattr(runner, "run_study", would_run)
+    assert main(["study", "--preset", "minatar-gpu", "--out", str(tmp_path / "g")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device cpu runs it on the CPU" in err, err
+    assert not (tmp_path / "g").exists()
+    with pytest.raises(AssertionError, match="would run"):  # atari-a2c on the CPU: a note
+        main(["study", "--preset", "atari-a2c", "--out", str(tmp_path / "a")])
+    assert "sized for a GPU machine" in capsys.readouterr().out

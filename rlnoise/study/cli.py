@@ -295,6 +295,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     from rlnoise.study import runner
 
     cfg, ex = config_from_args(args)
+    _check_preset_device(cfg, ex, args.device)
     out = Path(args.out) if args.out else default_out(cfg)
     cmd = command_line(args)
     if not args.out:
@@ -312,6 +313,28 @@ def cmd_study(args: argparse.Namespace) -> int:
         print(line)
     print(f"report: {out / REPORT_FILE} (plots beside it; data in {out / STUDY_FILE})")
     return 0
+
+
+def _check_preset_device(cfg: StudyConfig, ex: ExecOptions, asked: str | None) -> None:
+    """A GPU preset on a machine without CUDA: refuse one that asks for CUDA (naming --device
+    cpu, which the user did not get to choose), warn for one that would fall back to the CPU."""
+    import torch  # the runner imports it anyway
+
+    if torch.cuda.is_available() or asked is not None:
+        return
+    if ex.device == "cuda":
+        raise StudyError(
+            f"the {cfg.preset} preset trains on CUDA, which this machine does not have; "
+            "--device cpu runs it on the CPU (at its full size for hours: small --n-envs, "
+            "--seeds 1 and --max-steps make a dry run)"
+        )
+    if cfg.preset == "atari-a2c":
+        print(
+            "note: the atari-a2c preset is sized for a GPU machine and this one has no CUDA: "
+            "on the CPU it takes many hours per game (--budget-minutes M shrinks it to fit M "
+            "minutes, or says it cannot)",
+            flush=True,
+        )
 
 
 def summary_table(study: Study) -> str:
