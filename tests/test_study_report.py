@@ -184,3 +184,17 @@ def test_a_widened_predictor_interval_is_said_to_be_widened():
     table = predictor_table(rows)
     assert table[-1].startswith("Widened to include the estimate: A. ")
     assert not predictor_table(rows[1:])[-1].startswith("Widened")
+
+
+def test_compare_lists_the_command_of_a_study_without_a_fit(example, tmp_path):
+    from rlnoise.cli import main
+
+    doc = json.loads((example / "study.json").read_text())
+    doc["runs"] = [r for r in doc["runs"] if r["batch_size"] == 256]  # one batch size: no fit
+    doc["command"] = "the one-size study"
+    (example / "study.json").write_text(json.dumps(doc))
+    out = tmp_path / "findings.md"
+    assert main(["report", "--compare", str(EXAMPLE), str(example), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert f"(`{example}`) | 475 | no fit |" in text
+    assert f"- `{example}`: `the one-size study`;" in text

@@ -521,6 +521,8 @@ def compare(studies: list[tuple[str, Study]]) -> str:
     for d, st in studies:
         top = st.top
         name = f"{st.doc['env']} {st.doc['algo'].upper()} (`{d}`)"
+        grown = "".join(f", then `{g['command']}`" for g in st.doc.get("seeds_grown") or [])
+        cmds.append(f"- `{d}`: `{st.doc.get('command', '')}`{grown}; {_machine(st.doc)}")
         if top is None or not top.ok:
             t = st.doc.get("target")
             row = f"| {name} | {'' if t is None else f'{t:g}'} | no fit |" + " |" * len(labels)
@@ -536,8 +538,6 @@ def compare(studies: list[tuple[str, Study]]) -> str:
         r = [_ratio_cell(by.get(x)) for x in labels]
         values.append(f"| {name} | {top.target:g} | {bc} | " + " | ".join(v) + " |")
         ratios.append(f"| {name} | {top.target:g} | {_n(top.b_crit)} | " + " | ".join(r) + " |")
-        grown = "".join(f", then `{g['command']}`" for g in st.doc.get("seeds_grown") or [])
-        cmds.append(f"- `{d}`: `{st.doc.get('command', '')}`{grown}; {_machine(st.doc)}")
     return "\n".join(
         ["B_crit and every noise-scale predictor (observations; 90% intervals; 'k/n <= 0': k of"
          " the n front runs read <= 0, no noise scale, and are left out of the median):", "",
