@@ -55,7 +55,7 @@ def test_every_preset_is_runnable_as_configured():
 
 def test_the_gpu_minatar_preset_spans_the_huge_batch_regime():
     cfg, ex = _parse("--preset", "minatar-gpu")
-    assert cfg.env_id == PRESETS["minatar"]["env_id"] and cfg.targets == (8.0,)
+    assert cfg.env_id == PRESETS["minatar"]["env_id"] and cfg.targets == (10.0,)
     assert min(cfg.n_envs) <= 8 and max(cfg.n_envs) >= 4096
     assert max(cfg.n_envs) * cfg.n_steps >= 100_000  # B up to ~10^5 observations or beyond
     assert ex.device == "cuda"
@@ -67,7 +67,7 @@ def test_seed_start_and_minatar_target():
     cfg, _ = _parse("--seed-start", "100")
     assert list(cfg.seed_list) == list(range(100, 100 + PRESETS["cartpole"]["seeds"]))
     cfg, _ = _parse("--preset", "minatar")
-    assert cfg.targets == (8.0,) and cfg.seeds >= 3
+    assert cfg.targets == (10.0,) and cfg.seeds >= 3
     with pytest.raises(StudyError, match="seed-start"):
         validate_study(dataclasses.replace(cfg, seed_start=-1))
 
