@@ -30,18 +30,22 @@ cartpole (the default; sized for about 10 minutes on 2 cores)
     ~230 updates, and its B_simple would come from correlated time chunks.
 
 minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores)
-    n_envs 4..32 with 128 steps (B = 512..4,096), 3 seeds, target 10 (mean of the last 20
-    games), lr grid (x2) from 3.5e-3 at B = 512, at most 600k steps per run, B_simple on the
-    adaptive cadence, B_noise every 16 updates. The target, measured (2026-11-28, the 2-core
-    VM): two PPO runs of rlnoise for 5M steps, MinAtar's usual training length (`rlnoise train
-    --env MinAtar/Breakout-v1 --n-envs 16 --total-steps 5000000 --lr 5e-3 --anneal-lr --no-noise
-    --seed S`, seeds 0 and 1), averaged 27.8 and 34.7 over the updates of their last 0.5M steps
-    (`python -m benchmarks.learning_curve RUN...`,
-    benchmarks/results/minatar_reference_cpu_2026-11-28.json), still rising slowly. A quarter
-    of that is 7-8.7: the earlier target 8 sat at 23-29% of it, not clearly above a quarter, so
-    the target is 10 (29-36% of those runs, 20x random play ~0.5). The earlier target 5 was
-    barely above random. Timed at target 8: 11.2 min alone on the 2-core VM (seeds 100-102, 48
-    runs); at target 10: see README and docs/findings.md.
+    n_envs 8..128 with 128 steps (B = 1,024..16,384), 3 seeds, target 10 (mean of the last 20
+    games), lr grid (x2) from 4.95e-3 at B = 1,024 (the line of the earlier 3.5e-3 at B = 512),
+    at most 2M steps per run, B_simple on the adaptive cadence, B_noise every 16 updates.
+    The target, measured (2026-11-28, the 2-core VM): two PPO runs of rlnoise for 5M steps,
+    MinAtar's usual training length (`rlnoise train --env MinAtar/Breakout-v1 --n-envs 16
+    --total-steps 5000000 --lr 5e-3 --anneal-lr --no-noise --seed S`, seeds 0 and 1), averaged
+    27.8 and 34.7 over the updates of their last 0.5M steps (`python -m benchmarks.learning_curve
+    RUN...`, benchmarks/results/minatar_reference_cpu_2026-11-28.json), still rising slowly. A
+    quarter of that is 7-8.7: the earlier target 8 sat at 23-29% of it, not clearly above a
+    quarter, so the target is 10 (29-36% of those runs, 20x random play ~0.5). The earlier
+    target 5 was barely above random. The batch sizes: at target 10 the earlier sizes (B =
+    512..4,096) put B_crit above the largest (11,400 [4,657-32,998], runs/minatar_v2, 16.5 min
+    alone; S still fell 4x over the range), so the range moved up x2 and one size was added,
+    as in the target-8 study over B = 1,024..16,384 (docs/findings.md); 2M steps give B =
+    16,384 122 updates (600k gave 36, which censored runs there at target 8). Timed: see
+    README and docs/findings.md. At target 8 the earlier preset took 11.2 min alone.
 
 atari-a2c (A2C as in the paper; for GPU machines)
     A2C (RMSProp, 5 steps per env) on one of the paper's seven games (--env Pong by default;
@@ -97,12 +101,12 @@ PRESETS: dict[str, dict] = {
     "minatar": {
         "env_id": "MinAtar/Breakout-v1",
         "algo": "ppo",
-        "n_envs": (4, 8, 16, 32),
+        "n_envs": (8, 16, 32, 64, 128),
         "seeds": 3,
         "targets": (10.0,),
-        "max_steps": 600_000,
+        "max_steps": 2_000_000,
         **_ROBUST_GRID,
-        "lr": 3.5e-3,
+        "lr": 4.95e-3,
         "n_steps": 128,
         "noise_every": None,
         "noise_groups": 8,
