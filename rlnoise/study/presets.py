@@ -44,8 +44,9 @@ minatar (PPO on MinAtar Breakout; sized for about 30 minutes on 2 cores)
     512..4,096) put B_crit above the largest (11,400 [4,657-32,998], runs/minatar_v2, 16.5 min
     alone; S still fell 4x over the range), so the range moved up x2 and one size was added,
     as in the target-8 study over B = 1,024..16,384 (docs/findings.md); 2M steps give B =
-    16,384 122 updates (600k gave 36, which censored runs there at target 8). Timed: see
-    README and docs/findings.md. At target 8 the earlier preset took 11.2 min alone.
+    16,384 122 updates (600k gave 36, which censored runs there at target 8). Timed
+    (2026-11-28): 26.9 min alone on the 2-core VM (seeds 0-2, 57 runs, runs/minatar_t10),
+    B_crit 2,716 [1,932-4,199], inside the range. At target 8 the earlier preset took 11.2 min.
 
 atari-a2c (A2C as in the paper; for GPU machines)
     A2C (RMSProp, 5 steps per env) on one of the paper's seven games (--env Pong by default;
