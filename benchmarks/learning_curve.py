@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from benchmarks._machine import close, machine_line
+from rlnoise.study.store import SUMMARY_FILE
 
 
 def milestones(curve: list, at: list[int]) -> dict[int, float | None]:
@@ -44,9 +45,11 @@ def tail_mean(curve: list, fraction: float = 0.1) -> float | None:
 
 def read_run(run_dir: Path, at: list[int], target: float | None) -> dict:
     """The figures above for one run directory."""
-    path = run_dir / "summary.json"
+    path = run_dir / SUMMARY_FILE
     if not path.is_file():
-        raise SystemExit(f"learning_curve: error: no summary.json in {run_dir} (is the run done?)")
+        raise SystemExit(
+            f"learning_curve: error: no {SUMMARY_FILE} in {run_dir} (is the run done?)"
+        )
     s = json.loads(path.read_text())
     curve = s["curve"]
     returns = [r for _, _, r in curve if r is not None]

@@ -629,18 +629,20 @@ def resume(
         raise ConfigError(f"no run directory at {run_dir}")
     state = load_checkpoint(run_dir / CHECKPOINT_NAME)
     cfg = TrainConfig.from_dict(json.loads(state["config"]))
-    if total_steps is not None and total_steps != cfg.total_steps:
+    first_total = cfg.total_steps
+    if total_steps is not None and total_steps != first_total:
         done = int(state["global_step"])
         if total_steps < done:
             raise ConfigError(
                 f"--total-steps {total_steps:,} is below the {done:,} steps this run has "
                 f"trained; pass at least {done:,}"
             )
-        cfg = validate(dataclasses.replace(cfg, total_steps=total_steps))
-        _update_config_json(run_dir, total_steps=total_steps)
+        cfg = dataclasses.replace(cfg, total_steps=total_steps)
     if progress is not None:
         cfg = dataclasses.replace(cfg, progress=progress)
     cfg = validate(cfg)
+    if cfg.total_steps != first_total:  # written once the new config has passed validation
+        _update_config_json(run_dir, total_steps=cfg.total_steps)
     return Trainer(cfg, run_dir, state=state, on_update=on_update)
 
 

@@ -239,8 +239,8 @@ _MARKDOWN_COLUMNS = (
 
 def front_table(fit: TargetFit, text: bool = False) -> list[str]:
     """The front point per batch size, one row per B ("not reached" in the S column where no
-    run reached the target, "no run finished" where none has finished yet): a markdown table for report.md, or with `text` the fixed-width
-    table `rlnoise study` prints."""
+    run reached the target, "no run finished" where none has finished yet): a markdown table
+    for report.md, or with `text` the fixed-width table `rlnoise study` prints."""
     cols = _TEXT_COLUMNS if text else _MARKDOWN_COLUMNS
     rows = [[c.header for c in cols]]
     for row in fit.per_batch:

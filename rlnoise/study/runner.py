@@ -223,7 +223,6 @@ def _grow_seeds(
     planner adds the new seeds' runs (each (B, lr) cell the old seeds ran, the grid's caps and
     widenings now judged on every seed) and the fit uses them all."""
     doc["config"] = cfg.to_json()
-    doc["status"] = "running"
     if (doc.get("budget") or {}).get("actual_minutes") is not None:
         doc["budget"]["before_growing"] = True  # its estimate and time are the smaller plan's
     grown = {"seeds_from": old.seeds, "seeds_to": cfg.seeds, "at": now(), "command": command}
